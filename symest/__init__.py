@@ -26,9 +26,28 @@ from symest.tasks import TASKS, Task, get_task
 from symest.zoo import load, manifest
 
 __all__ = [
-    "BudgetError", "CheckpointError", "Estimate", "METHODS", "MethodError", "Model", "ModelError",
-    "SymestError", "TASKS", "Task", "TaskError", "estimate", "forward_numpy", "get_task",
-    "handcrafted_2", "handcrafted_3", "handcrafted_10", "load", "make_model", "manifest", "outputs",
-    "read_model", "write_model",
+    "METHODS",
+    "TASKS",
+    "BudgetError",
+    "CheckpointError",
+    "Estimate",
+    "MethodError",
+    "Model",
+    "ModelError",
+    "SymestError",
+    "Task",
+    "TaskError",
+    "estimate",
+    "forward_numpy",
+    "get_task",
+    "handcrafted_2",
+    "handcrafted_3",
+    "handcrafted_10",
+    "load",
+    "make_model",
+    "manifest",
+    "outputs",
+    "read_model",
+    "write_model",
 ]
 __version__ = "0.1.0"

@@ -80,7 +80,8 @@ def read_model(path: str | os.PathLike, *, task: str | None = None, seq_len: int
     t = get_task(task_name)
     n = int(meta["seq_len"]) if "seq_len" in meta else seq_len or _infer_seq_len(t, weights) or name_len
     if n is None:
-        raise CheckpointError(f"{p}: cannot tell the sequence length of a {t.name} model from its weights; pass --seq-len N")
+        raise CheckpointError(
+            f"{p}: cannot tell the sequence length of a {t.name} model from its weights; pass --seq-len N")
     provenance = {k: v for k, v in meta.items() if k not in ("task", "seq_len", "dtype", "format")}
     try:
         return make_model(t, n, weights, name=meta.get("name", p.stem), dtype=meta.get("dtype", "float32"),

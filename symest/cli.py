@@ -81,8 +81,8 @@ def cmd_estimate(a: argparse.Namespace) -> None:
 
     m = _load(a)
     opts = {k: v for k, v in (("samples", a.samples), ("budget", a.budget)) if v is not None}
-    opts.update({k: v for k, v in vars(a).items() if k.startswith("opt_") and v})
-    e = estimate(m, a.method, seed=a.seed, progress=_progress(a), **{k.removeprefix("opt_"): v for k, v in opts.items()})
+    opts.update({k.removeprefix("opt_"): v for k, v in vars(a).items() if k.startswith("opt_") and v})
+    e = estimate(m, a.method, seed=a.seed, progress=_progress(a), **opts)
     _emit(a, e.to_json(), f"{m.name} [{a.method}]: {e.summary()}")
 
 

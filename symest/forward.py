@@ -41,7 +41,7 @@ def rnn_hidden(weights: Mapping[str, Array], x: Array, xp: Any) -> Array:
 
 def transformer_logits(weights: Mapping[str, Array], tokens: Array, xp: Any) -> Array:
     embed = weights["embed.weight"]
-    n, h = embed.shape
+    h = embed.shape[1]
     r = embed[tokens] + weights["pos_embed.weight"][None, : tokens.shape[-1]]
     layer = 0
     while f"attns.{layer}.in_proj_weight" in weights:

@@ -165,9 +165,7 @@ def _rebuild_tensor_v3(
     return _rebuild(storage, dtype.dtype, storage_offset, size, stride, metadata)
 
 
-def _rebuild(
-    storage: _Storage, dtype: str, offset: Any, size: Any, stride: Any, metadata: Any
-) -> np.ndarray:
+def _rebuild(storage: _Storage, dtype: str, offset: Any, size: Any, stride: Any, metadata: Any) -> np.ndarray:
     offset = _as_int(offset, "storage offset")
     shape, strides = _as_ints(size, "size"), _as_ints(stride, "stride")
     if len(shape) != len(strides):
@@ -183,7 +181,7 @@ def _rebuild(
     if numel * itemsize > _MAX_BYTES:
         raise _Bad(f"a tensor of shape {shape} is larger than {_MAX_BYTES} bytes")
     storage_numel = len(storage.data) // itemsize
-    if numel and offset + sum((n - 1) * s for n, s in zip(shape, strides)) >= storage_numel:
+    if numel and offset + sum((n - 1) * s for n, s in zip(shape, strides, strict=True)) >= storage_numel:
         raise _Bad(
             f"a tensor (offset {offset}, size {shape}, stride {strides}) reaches past the end "
             f"of its storage of {storage_numel} items; the file is truncated or corrupt"
@@ -210,9 +208,7 @@ def _rebuild_parameter(data: Any, requires_grad: Any, backward_hooks: Any) -> np
     return data
 
 
-def _rebuild_parameter_with_state(
-    data: Any, requires_grad: Any, backward_hooks: Any, state: Any
-) -> np.ndarray:
+def _rebuild_parameter_with_state(data: Any, requires_grad: Any, backward_hooks: Any, state: Any) -> np.ndarray:
     return _rebuild_parameter(data, requires_grad, backward_hooks)
 
 
@@ -243,12 +239,10 @@ def _short(value: Any) -> str:
         return f"'{_clean(value, 60)}'"
     if isinstance(value, int) and value.bit_length() > 64:
         return "a very large integer"
-    if isinstance(value, simple + (int,)) or (
+    if isinstance(value, (*simple, int)) or (
         type(value) is tuple
         and len(value) <= 8
-        and all(
-            isinstance(v, simple) or (isinstance(v, int) and v.bit_length() <= 64) for v in value
-        )
+        and all(isinstance(v, simple) or (isinstance(v, int) and v.bit_length() <= 64) for v in value)
     ):
         return _clean(repr(value), 60)
     return f"a {_clean(type(value).__name__.lstrip('_'), 40)}"
@@ -283,9 +277,7 @@ class _SafeUnpickler(pickle.Unpickler):
         try:
             info = self._zf.getinfo(name)
         except KeyError:
-            raise _Bad(
-                f"storage entry {_short(name)} is missing; the file is truncated or corrupt"
-            ) from None
+            raise _Bad(f"storage entry {_short(name)} is missing; the file is truncated or corrupt") from None
         if nbytes > _MAX_BYTES or info.file_size < nbytes:
             raise _Bad(
                 f"storage entry {_short(name)} holds {info.file_size} bytes but {nbytes} are "
@@ -314,8 +306,7 @@ def _find_prefix(zf: zipfile.ZipFile) -> str:
 def _extract_state_dict(obj: Any) -> dict[str, np.ndarray]:
     if not isinstance(obj, dict):
         raise _Bad(
-            f"it holds {_short(obj)}, not a state_dict (a dict of name -> tensor); "
-            "save model.state_dict() instead"
+            f"it holds {_short(obj)}, not a state_dict (a dict of name -> tensor); save model.state_dict() instead"
         )
     if not all(isinstance(v, np.ndarray) for v in obj.values()):
         for key in _WRAPPER_KEYS:
@@ -371,7 +362,7 @@ def read_pth(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
         raise CheckpointError(f"{label}: cannot read the file ({e.strerror or e})") from None
     try:
         zf = zipfile.ZipFile(path)
-    except Exception:  # noqa: BLE001 - BadZipFile, or anything else a mangled archive raises
+    except Exception:  # BadZipFile, or anything else a mangled archive raises
         raise CheckpointError(_open_error(label, head)) from None
     try:
         with zf:
@@ -390,7 +381,7 @@ def read_pth(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
         raise
     except _Bad as e:
         raise CheckpointError(f"{label}: {e}") from None
-    except Exception as e:  # noqa: BLE001 - any failure on untrusted bytes is a bad file
+    except Exception as e:  # any failure on untrusted bytes means a bad file
         detail = _clean(f"{type(e).__name__}: {e}", 120)
         raise CheckpointError(
             f"{label}: corrupt or unsupported checkpoint ({detail}); re-save the state_dict "
