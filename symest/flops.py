@@ -78,3 +78,34 @@ def per_sample_flops(model: Any) -> int:
     """flopscope FLOPs of one sample's forward pass plus its score, in the model's precision."""
     key = (tuple(sorted((k, v.shape) for k, v in model.weights.items())), model.seq_len)
     return _per_sample(key, model.task.name, model.dtype)
+
+
+class Tally:
+    """A running FLOP count for data-dependent algorithms, priced by flopscope's helpers.
+
+    ``factor`` is flopscope's dtype rate: 2 for float64 work (symest's exact methods), 1 for
+    float32. Each method adds the cost of one operation of the given shapes.
+    """
+
+    def __init__(self, factor: int = 2) -> None:
+        self.factor = factor
+        self.total = 0
+
+    def einsum(self, subscripts: str, *shapes: tuple[int, ...]) -> None:
+        self.total += self.factor * _einsum(subscripts, tuple(shapes))
+
+    def pointwise(self, op: str, size: int) -> None:
+        self.total += self.factor * _pointwise(op, size)
+
+    def add(self, flops: int) -> None:
+        self.total += int(flops)
+
+
+@functools.lru_cache(maxsize=4096)
+def _einsum(subscripts: str, shapes: tuple[tuple[int, ...], ...]) -> int:
+    return op_cost("einsum", subscripts, [tuple(s) for s in shapes])
+
+
+@functools.lru_cache(maxsize=4096)
+def _pointwise(op: str, size: int) -> int:
+    return op_cost("pointwise", op, shape=(size,))

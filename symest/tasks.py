@@ -26,26 +26,20 @@ from symest._errors import TaskError
 Array = Any  # numpy or jax array
 
 
-def _argsort_pick(rank: Callable[[int], int]) -> Callable[[Array, Any], Array]:
-    def target(x: Array, xp: Any) -> Array:
-        return xp.argsort(x, axis=-1)[..., rank(x.shape[-1])]
-
-    return target
+def _rank_target(x: Array, xp: Any, above: int) -> Array:
+    """Position of the input with exactly ``above`` inputs larger than it."""
+    return xp.argsort(x, axis=-1)[..., x.shape[-1] - 1 - above]
 
 
-def _rank_score(above: Callable[[int], int]) -> Callable[[Array, Array, Any], Array]:
-    """Correctness for "position of the r-th largest" tasks without sorting.
+def _rank_score(x: Array, out: Array, xp: Any, above: int) -> Array:
+    """Correctness for rank tasks without sorting.
 
-    The prediction p = argmax(logits) is right iff exactly ``above(n)`` inputs exceed x_p
-    (ties have probability zero): n compares and n - 1 adds instead of an n log n sort.
+    The prediction p = argmax(logits) is right iff exactly ``above`` inputs exceed x_p (ties
+    have probability zero): n compares and n - 1 adds instead of an n log n sort.
     """
-
-    def score(x: Array, out: Array, xp: Any) -> Array:
-        pred = xp.argmax(out, axis=-1)
-        xp_pred = xp.take_along_axis(x, pred[..., None], axis=-1)
-        return (x > xp_pred).sum(axis=-1) == above(x.shape[-1])
-
-    return score
+    pred = xp.argmax(out, axis=-1)
+    x_pred = xp.take_along_axis(x, pred[..., None], axis=-1)
+    return (x > x_pred).sum(axis=-1) == above
 
 
 def _median(x: Array, xp: Any) -> Array:
@@ -85,17 +79,26 @@ class Task:
     name: str
     inputs: Literal["gaussian", "function"]
     output: Literal["dist", "scalar"]
-    target: Callable[[Array, Any], Array]
+    custom_target: Callable[[Array, Any], Array] | None = None
+    rank: Callable[[int], int] | None = None
     min_len: int = 2
     odd_only: bool = False
-    fast_score: Callable[[Array, Array, Any], Array] | None = None
+
+    def above(self, seq_len: int) -> int | None:
+        """For rank tasks, how many inputs lie above the target (2nd_argmax: 1); else None."""
+        return None if self.rank is None else self.rank(seq_len)
+
+    def target(self, x: Array, xp: Any) -> Array:
+        if self.rank is not None:
+            return _rank_target(x, xp, self.rank(x.shape[-1]))
+        return self.custom_target(x, xp)
 
     def score(self, x: Array, out: Array, xp: Any) -> Array:
         """Per-sample score: 1 if correct (dist tasks), squared error (scalar tasks)."""
         if self.output == "scalar":
             return (out[..., 0] - self.target(x, xp)) ** 2
-        if self.fast_score is not None:
-            return self.fast_score(x, out, xp)
+        if self.rank is not None:
+            return _rank_score(x, out, xp, self.rank(x.shape[-1]))
         return xp.argmax(out, axis=-1) == self.target(x, xp)
 
     @property
@@ -115,11 +118,9 @@ class Task:
 TASKS: dict[str, Task] = {
     t.name: t
     for t in (
-        Task("2nd_argmax", "gaussian", "dist", _argsort_pick(lambda n: n - 2), fast_score=_rank_score(lambda n: 1)),
-        Task("argmax", "gaussian", "dist", _argsort_pick(lambda n: n - 1), min_len=1,
-             fast_score=_rank_score(lambda n: 0)),
-        Task("argmedian", "gaussian", "dist", _argsort_pick(lambda n: n // 2), min_len=1, odd_only=True,
-             fast_score=_rank_score(lambda n: n // 2)),
+        Task("2nd_argmax", "gaussian", "dist", rank=lambda n: 1),
+        Task("argmax", "gaussian", "dist", rank=lambda n: 0, min_len=1),
+        Task("argmedian", "gaussian", "dist", rank=lambda n: n // 2, min_len=1, odd_only=True),
         Task("median", "gaussian", "scalar", _median, min_len=1),
         Task("argoutlier", "gaussian", "dist", _argoutlier),
         Task("longest_cycle", "function", "dist", _longest_cycle, min_len=1),

@@ -66,3 +66,19 @@ def test_median_rmse_of_zero_model():
     w = {"rnn.weight_ih_l0": np.zeros((2, 1)), "rnn.weight_hh_l0": np.zeros((2, 2)), "linear.weight": np.zeros((1, 2))}
     e = sample_estimate(make_model(get_task("median"), 1, w), N, seed=0)
     assert abs(e.value - 1.0) < 5 * e.stderr
+
+
+def test_box_muller_draws_are_standard_normal():
+    """KS against N(0,1) (p > 0.001 for a fixed seed) and the two halves of each Box-Muller pair
+    uncorrelated (|r| < 5/sqrt(N) at N pairs)."""
+    import jax
+    import jax.numpy as jnp
+    from scipy import stats
+
+    from symest.estimators.sampling import box_muller
+
+    x = np.asarray(box_muller(jax.random.key(11), (200_000, 2), jnp.float32)).ravel()
+    assert stats.kstest(x, "norm").pvalue > 1e-3
+    half = x.size // 2
+    assert abs(np.corrcoef(x[:half], x[half:])[0, 1]) < 5 / np.sqrt(half)
+    assert abs(x.mean()) < 5 / np.sqrt(x.size) and abs(x.var() - 1) < 5 * np.sqrt(2 / x.size)

@@ -5,7 +5,7 @@ is sqrt(p(1-p)/N). For median models the per-sample score is the squared error e
 estimate is RMSE = sqrt(mean e^2) with delta-method standard error sd(e^2) / (2 sqrt(N) RMSE).
 
 Implementation: one jitted JAX function draws a chunk of C inputs (key = fold_in(seed key, i)
-for chunk i), runs the forward pass and scores it; a Python loop accumulates chunk sums in
+for chunk i; normals by :func:`box_muller`), runs the forward pass and scores it; a Python loop accumulates chunk sums in
 float64, so memory is O(C) for any N and the numbers depend only on (seed, N), not on progress
 display. The last chunk is masked, so one compilation serves every N. FLOPs = N x
 :func:`symest.flops.per_sample_flops` (forward + score; input drawing is not charged).
@@ -29,6 +29,21 @@ from symest.model import Model
 CHUNK = 1 << 16
 
 
+def box_muller(key: Any, shape: tuple[int, int], dtype: Any) -> Any:
+    """Standard normals by the Box-Muller transform of uniform bits (exact, not approximate):
+    for U1 in (0, 1], U2 in [0, 1), sqrt(-2 log U1) (cos, sin)(2 pi U2) are independent N(0, 1).
+    About twice as fast on CPU as ``jax.random.normal`` (which inverts the error function)."""
+    import jax
+    import jax.numpy as jnp
+
+    size = shape[0] * shape[1]
+    half = (size + 1) // 2
+    u = jax.random.uniform(key, (2, half), dtype)
+    r = jnp.sqrt(-2 * jnp.log1p(-u[0]))  # 1 - U1 lies in (0, 1]
+    theta = (2 * jnp.pi) * u[1]
+    return jnp.concatenate([r * jnp.cos(theta), r * jnp.sin(theta)])[:size].reshape(shape)
+
+
 @functools.lru_cache(maxsize=64)
 def _chunk_fn(task_name: str, seq_len: int, chunk: int, dtype: str) -> Any:
     import jax
@@ -45,7 +60,7 @@ def _chunk_fn(task_name: str, seq_len: int, chunk: int, dtype: str) -> Any:
         if task.inputs == "function":
             x = jax.random.randint(key, (chunk, seq_len), 0, seq_len)
         else:
-            x = jax.random.normal(key, (chunk, seq_len), dtype=jdt)
+            x = box_muller(key, (chunk, seq_len), jdt)
         s = task.score(x, outputs(weights, x, jnp), jnp).astype(jdt)
         s = jnp.where(jnp.arange(chunk) < n_valid, s, 0)
         return s.sum(), (s * s).sum()
