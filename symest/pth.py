@@ -19,12 +19,17 @@ A tensor is the strided view ``storage[offset + sum(i_k * stride_k)]`` of shape 
 
 Security model. Unpickling can call any importable function, so :func:`read_pth` uses a
 :class:`pickle.Unpickler` whose ``find_class`` resolves ONLY the globals listed in
-``_ALLOWED_GLOBALS`` (tensor-rebuild functions, storage classes, dtype names and
+``ALLOWED_GLOBALS`` (tensor-rebuild functions, storage classes, dtype names and
 ``collections.OrderedDict``), each mapped to a small local stand-in that builds NumPy arrays;
 nothing from torch is imported. Any other global (``os.system``, ``builtins.eval``, a user
 class, a NumPy scalar ...) makes the load fail before it is called. The stand-ins check every
 argument (types, bounds against the storage's real length, a size cap), so a malformed file
-gives :class:`~symest._errors.CheckpointError` and nothing else.
+gives :class:`~symest._errors.CheckpointError` and nothing else. Before unpickling, the
+opcodes are scanned (``pickletools.genops``, which only parses): opcodes torch never writes
+(protocol-5 buffers, the extension registry, INST/OBJ, text PERSID) are refused, and so are memo
+indices beyond the pickle's length, which would make CPython's unpickler allocate a memo table
+of that size (a memory bomb from a few bytes). data.pkl is capped at 16 MiB, each storage and
+tensor at 1 GiB.
 
 Accepted content: a dict of ``name -> tensor`` at top level, or a dict holding one under the
 key ``"state_dict"``, ``"model_state_dict"`` or ``"model"`` (the common training-checkpoint
@@ -37,6 +42,7 @@ import collections
 import io
 import os
 import pickle
+import pickletools
 import zipfile
 from typing import Any
 
@@ -46,7 +52,12 @@ from symest._errors import CheckpointError
 
 __all__ = ["ALLOWED_GLOBALS", "read_pth"]
 
-_MAX_BYTES = 1 << 30  # refuse any single storage, tensor or data.pkl larger than 1 GiB
+_MAX_BYTES = 1 << 30  # refuse any single storage or tensor larger than 1 GiB
+_MAX_PICKLE_BYTES = 16 << 20  # a state_dict's data.pkl takes ~100 bytes per tensor
+_FORBIDDEN_OPCODES = frozenset(
+    {"BYTEARRAY8", "NEXT_BUFFER", "READONLY_BUFFER", "EXT1", "EXT2", "EXT4", "INST", "OBJ", "PERSID"}
+)
+_MEMO_PUTS = frozenset({"PUT", "BINPUT", "LONG_BINPUT"})
 _WRAPPER_KEYS = ("state_dict", "model_state_dict", "model")
 _LEGACY_MAGIC = b"\x8a\nl\xfc\x9cF\xf9 j\xa8P\x19"  # pickled LONG1 0x1950a86a20f9469cfc6c
 _BFLOAT16 = "bfloat16"  # NumPy has no bfloat16: such tensors are widened (exactly) to float32
@@ -248,6 +259,15 @@ def _short(value: Any) -> str:
     return f"a {_clean(type(value).__name__.lstrip('_'), 40)}"
 
 
+def _check_opcodes(data: bytes) -> None:
+    """Parse (never run) the pickle; refuse opcodes torch does not write and huge memo indices."""
+    for opcode, arg, _pos in pickletools.genops(data):
+        if opcode.name in _FORBIDDEN_OPCODES:
+            raise _Bad(f"refusing to load: its pickle uses the {opcode.name} opcode, which torch.save never writes")
+        if opcode.name in _MEMO_PUTS and not (type(arg) is int and 0 <= arg < len(data)):
+            raise _Bad(f"its pickle stores to memo slot {_short(arg)}, out of range; the file is corrupt")
+
+
 class _SafeUnpickler(pickle.Unpickler):
     def __init__(self, data: bytes, zf: zipfile.ZipFile, prefix: str, big_endian: bool) -> None:
         super().__init__(io.BytesIO(data))
@@ -368,9 +388,10 @@ def read_pth(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
         with zf:
             prefix = _find_prefix(zf)
             info = zf.getinfo(f"{prefix}/data.pkl")
-            if info.file_size > _MAX_BYTES:
-                raise _Bad(f"its data.pkl declares {info.file_size} bytes, too large")
+            if info.file_size > _MAX_PICKLE_BYTES:
+                raise _Bad(f"its data.pkl holds {info.file_size} bytes, too many for a state_dict")
             pickled = zf.read(info)
+            _check_opcodes(pickled)
             order = f"{prefix}/byteorder"
             byteorder = zf.read(order).strip() if order in zf.namelist() else b"little"
             if byteorder not in (b"little", b"big"):
