@@ -14,23 +14,79 @@ A :class:`Piece` is a node of the tree: a cone plus the partially rectified pre-
 step t, with neurons < i already decided. :func:`expand` decides neuron i, splitting the cone on
 the sign of Z_t[i] . x and dropping children with empty interior; a neuron whose row is exactly
 zero is inactive (ReLU(0) = 0) without a split. A piece with ``t == n`` is a leaf region.
+
+Cones are held by a *geometry* with ``split(c, tally)`` and ``measure(tally)``: in R^2 and R^3
+exact ray cones (:mod:`symest.spherical`; 3-D roots must be pointed), above that :class:`LPCone`
+(half-space normals, LP emptiness tests, numerical measure with a bound from
+:mod:`symest.cones`). :func:`make_roots` picks the geometry by dimension.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from symest._errors import MethodError
-from symest.cones import Cone
+from symest.cones import Cone, gaussian_measure, is_empty
 from symest.flops import Tally
 from symest.model import Model
+from symest.spherical import ROUNDING, RayCone, from_normals
+
+
+def _lp_flops(m: int, n: int) -> int:
+    """Charge for an interior-emptiness LP with m constraints in n variables: (m + n) simplex
+    pivots of 2 m n FLOPs each, float64 (x2)."""
+    return 2 * (m + n) * 2 * m * n
+
+
+@dataclass(frozen=True, eq=False)
+class LPCone:
+    """A cone {x : A x >= 0} of any dimension: LP emptiness, numerical measure with a bound."""
+
+    cone: Cone
+
+    def split(self, c: np.ndarray, tally: Tally) -> tuple[LPCone | None, LPCone | None]:
+        out = []
+        for side in (c, -c):
+            child = self.cone.intersect(side[None])
+            tally.add(_lp_flops(*child.normals.shape))
+            out.append(None if is_empty(child) else LPCone(child))
+        return out[0], out[1]
+
+    def measure(self, tally: Tally) -> tuple[float, float, bool]:
+        m = gaussian_measure(self.cone)
+        tally.add(m.flops)
+        return m.value, m.error_bound, m.exact
+
+
+def measure(geometry: Any, tally: Tally) -> tuple[float, float, bool]:
+    """(value, error bound, exact?) of a piece's cone, whichever geometry holds it."""
+    if isinstance(geometry, RayCone):
+        return geometry.measure(tally), ROUNDING, True
+    return geometry.measure(tally)
+
+
+def make_roots(normals: np.ndarray, tally: Tally) -> list[Any]:
+    """Geometries for the cone {x : normals @ x >= 0}: in R^2/R^3 split on the sign of sum(x) so
+    each root is pointed (rank-task cases contain only the line through (1, ..., 1))."""
+    n = normals.shape[1]
+    if n > 3:
+        return [LPCone(Cone(normals))]
+    if n == 2 and len(normals) == 1:
+        return [RayCone.half_plane(normals[0])]
+    roots = []
+    for sign in (1.0, -1.0):
+        g = from_normals(np.vstack([normals, sign * np.ones(n)]), tally)
+        if g is not None:
+            roots.append(g)
+    return roots
 
 
 @dataclass(frozen=True, eq=False)
 class Piece:
-    cone: Cone
+    cone: Any  # a geometry: RayCone or LPCone
     t: int
     i: int
     state: np.ndarray  # (d, n): Z_t with rows < i rectified; at a leaf (t == n), H_{n-1}
@@ -56,32 +112,27 @@ def _step_input(model: Model, t: int) -> np.ndarray:
     return out
 
 
-def root(model: Model, cone: Cone) -> Piece:
-    """The tree's root inside ``cone``: step 0, no neuron decided."""
-    return Piece(cone, 0, 0, _step_input(model, 0))
+def root(model: Model, geometry: Any) -> Piece:
+    """The tree's root inside a cone: step 0, no neuron decided."""
+    return Piece(geometry, 0, 0, _step_input(model, 0))
 
 
-def expand(model: Model, piece: Piece, tally: Tally, empty: callable) -> list[Piece]:
-    """Children of ``piece`` (one or two), deciding neuron ``piece.i`` of step ``piece.t``.
-
-    ``empty(cone, tally) -> bool`` tests whether a cone has empty interior (and bills it).
-    """
+def expand(model: Model, piece: Piece, tally: Tally) -> list[Piece]:
+    """Children of ``piece`` (one or two), deciding neuron ``piece.i`` of step ``piece.t``."""
     d, n = model.hidden, model.seq_len
     row = piece.state[piece.i]
     tally.pointwise("abs", n)
-    children: list[tuple[Cone, np.ndarray, int]] = []
+    children: list[tuple[Any, np.ndarray, int]] = []
     if not np.any(row):
         children.append((piece.cone, piece.state, 0))
     else:
-        for sign, bit in ((1.0, 1), (-1.0, 0)):
-            cone = piece.cone.intersect((sign * row)[None])
-            if empty(cone, tally):
-                continue
-            state = piece.state
-            if bit == 0:
-                state = state.copy()
-                state[piece.i] = 0.0
-            children.append((cone, state, bit))
+        active, inactive = piece.cone.split(row, tally)
+        if active is not None:
+            children.append((active, piece.state, 1))
+        if inactive is not None:
+            state = piece.state.copy()
+            state[piece.i] = 0.0
+            children.append((inactive, state, 0))
     out = []
     for cone, state, bit in children:
         t, i = piece.t, piece.i + 1

@@ -23,7 +23,6 @@ measure, so the result is a sound interval [lower, upper] — a certified accura
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -32,12 +31,11 @@ from itertools import combinations
 import numpy as np
 
 from symest._errors import BudgetError, MethodError
-from symest.cones import Cone, gaussian_measure, is_empty
 from symest.estimate import Estimate
 from symest.estimators import register
 from symest.flops import Tally
 from symest.model import Model
-from symest.regions import Piece, check_bias_free, expand, leaf_outputs, root
+from symest.regions import Piece, check_bias_free, expand, leaf_outputs, make_roots, measure, root
 
 DEFAULT_BUDGET = 1e10
 TIE_TOL = 1e-12
@@ -81,25 +79,20 @@ class _Run:
     measured: int = 0
     exact: bool = True
 
-    def measure(self, cone: Cone) -> float:
-        m = gaussian_measure(cone)
-        self.tally.add(m.flops)
-        self.error += m.error_bound
-        self.exact &= m.exact
+    def measure(self, geometry: object) -> float:
+        value, bound, exact = measure(geometry, self.tally)
+        self.error += bound
+        self.exact &= exact
         self.measured += 1
-        return m.value
+        return value
 
-    def empty(self, cone: Cone, tally: Tally) -> bool:
-        res = is_empty(cone)
-        tally.add(_emptiness_flops(cone))
-        return res
-
-
-def _emptiness_flops(cone: Cone) -> int:
-    """Charge for an interior-emptiness test: an LP with m constraints in n variables,
-    billed as (m + n) simplex pivots of 2 m n FLOPs each (float64: x2)."""
-    m, n = cone.normals.shape
-    return 2 * (m + n) * 2 * m * n
+    def clip(self, geometry: object, normals: np.ndarray) -> object | None:
+        """geometry ∩ {normals @ x >= 0}, or None if empty."""
+        for c in normals:
+            geometry = geometry.split(c, self.tally)[0]
+            if geometry is None:
+                return None
+        return geometry
 
 
 def exact_accuracy(model: Model, budget: float | None = None) -> Estimate:
@@ -111,50 +104,78 @@ def exact_accuracy(model: Model, budget: float | None = None) -> Estimate:
     budget = DEFAULT_BUDGET if budget is None else float(budget)
     t0 = time.perf_counter()
     n = model.seq_len
-    run = _Run()
-    case_mass = math.factorial(above) * math.factorial(n - 1 - above) / math.factorial(n)
-    stack: list[tuple[int, Piece]] = []
-    for j, rows in reversed(list(rank_cases(n, above))):
-        stack.append((j, root(model, Cone(rows))))
-    min_cost = _emptiness_flops(Cone(np.zeros((2 * n, n))))
+    cases = list(rank_cases(n, above))
+    min_cost = 4 * n**3
     if budget < min_cost:
         raise BudgetError(f"budget {budget:.3g} FLOPs is below the exact method's minimum ({min_cost} FLOPs) "
                           f"for {model.name}")
+    run = _Run()
+    stack: list[tuple[int, Piece]] = []
+    for j, rows in reversed(cases):
+        stack.extend((j, root(model, g)) for g in reversed(make_roots(rows, run.tally)))
     per_measure = 0.0
     while stack:
-        reserve = per_measure * len(stack)
-        if run.tally.total + reserve + min_cost > budget:
+        if run.tally.total + per_measure * len(stack) + min_cost > budget:
             break
         j, piece = stack.pop()
         if piece.is_leaf(n):
             run.leaves += 1
             before = run.tally.total
             win = win_normals(leaf_outputs(model, piece, run.tally), j)
-            if win is not None:
-                run.lower += run.measure(piece.cone.intersect(win))
+            if win is not None and (g := run.clip(piece.cone, win)) is not None:
+                run.lower += run.measure(g)
             per_measure = max(per_measure, run.tally.total - before)
             continue
         run.expanded += 1
-        stack.extend((j, c) for c in reversed(expand(model, piece, run.tally, run.empty)))
+        stack.extend((j, c) for c in reversed(expand(model, piece, run.tally)))
     details = {"regions": run.leaves, "pieces_expanded": run.expanded, "cones_measured": run.measured,
-               "cases": len(list(rank_cases(n, above))), "budget": budget}
+               "cases": len(cases), "budget": budget}
     if not stack:
         kind = "exact" if run.exact else "numerical"
         return Estimate(model.name, "exact", "accuracy", run.lower, kind, run.tally.total,
-                        error_bound=run.error + 1e-12 * max(run.measured, 1), seconds=time.perf_counter() - t0,
-                        details=details)
-    # budget ran out: the frontier's measure bounds what is still unresolved
-    unresolved = 0.0
-    for _, piece in stack:
-        unresolved += case_mass if piece.t == 0 and piece.i == 0 else run.measure(piece.cone)
-    lower = max(run.lower - run.error, 0.0)
-    upper = min(run.lower + unresolved + run.error, 1.0)
+                        error_bound=run.error, seconds=time.perf_counter() - t0, details=details)
+    # budget ran out: each unexpanded piece holds between 0 and all of its measure
+    resolved, resolved_error = run.lower, run.error
+    unresolved = sum(run.measure(piece.cone) for _, piece in stack)
+    lower = max(resolved - resolved_error, 0.0)
+    upper = min(resolved + unresolved + run.error, 1.0)
     details |= {"unresolved_pieces": len(stack), "unresolved_mass": unresolved}
     return Estimate(model.name, "exact", "accuracy", (lower + upper) / 2, "bounds", run.tally.total,
                     lower=lower, upper=upper, seconds=time.perf_counter() - t0, details=details)
 
 
+def all_tables(n: int, start: int, stop: int) -> np.ndarray:
+    """Function tables number start..stop-1 in base n (row r is r's base-n digits)."""
+    idx = np.arange(start, stop, dtype=np.int64)
+    return (idx[:, None] // n ** np.arange(n - 1, -1, -1)) % n
+
+
+def enumerate_accuracy(model: Model, budget: float | None = None, chunk: int = 1 << 16) -> Estimate:
+    """Exact accuracy of a model with finitely many equally likely inputs (longest_cycle: the
+    n^n function tables), by running the model on every one of them (float64, vectorized)."""
+    from symest.flops import per_sample_flops
+    from symest.forward import forward_numpy
+
+    if model.task.inputs != "function":
+        raise MethodError(f"enumeration needs finitely many inputs; {model.task.name} inputs are Gaussian")
+    t0 = time.perf_counter()
+    n = model.seq_len
+    total = n**n
+    flops = 2 * total * per_sample_flops(model)  # float64: flopscope bills twice float32
+    if budget is not None and flops > budget:
+        raise BudgetError(f"enumerating all {total:,} inputs of {model.name} costs {flops:.3g} FLOPs, "
+                          f"above the budget {budget:.3g}")
+    correct = 0
+    for start in range(0, total, chunk):
+        f = all_tables(n, start, min(start + chunk, total))
+        correct += int(model.task.score(f, forward_numpy(model, f), np).sum())
+    return Estimate(model.name, "exact", "accuracy", correct / total, "exact", flops, error_bound=0.0,
+                    seconds=time.perf_counter() - t0, details={"inputs": total, "correct": correct})
+
+
 def _exact(model: Model, *, budget: float | None = None, **_: object) -> Estimate:
+    if model.task.inputs == "function":
+        return enumerate_accuracy(model, budget)
     return exact_accuracy(model, budget)
 
 
