@@ -122,3 +122,17 @@ def test_longest_cycle_enumeration_matches_sampling():
     s = sample_estimate(m, 1 << 20, seed=0)
     # float32 sampling vs float64 enumeration: near-ties aside, within 5 s.e.
     assert abs(e.value - s.value) <= 5 * s.stderr + 1e-9
+
+
+@pytest.mark.parametrize("n, d", [(2, 2), (2, 4), (3, 3)])
+def test_median_rmse_matches_sampling(n, d):
+    m = random_rnn(np.random.default_rng(10 + d), d, n, "median")
+    e = estimate(m, "exact")
+    s = sample_estimate(m, BIG, seed=4)
+    assert e.metric == "rmse" and e.kind == "exact"
+    assert abs(e.value - s.value) <= 5 * s.stderr + e.error_bound, (e.value, s.value, s.stderr)
+
+
+def test_median_beyond_three_is_refused_clearly():
+    with pytest.raises(MethodError, match="sequence length <= 3"):
+        estimate(random_rnn(np.random.default_rng(0), 2, 5, "median"), "exact")

@@ -24,7 +24,7 @@ measure, so the result is a sound interval [lower, upper] — a certified accura
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import combinations
 
@@ -72,7 +72,7 @@ class _Run:
     """Mutable bookkeeping of one exact run (kept local to :func:`exact_accuracy`)."""
 
     tally: Tally = field(default_factory=Tally)
-    lower: float = 0.0
+    value: float = 0.0
     error: float = 0.0
     leaves: int = 0
     expanded: int = 0
@@ -95,53 +95,108 @@ class _Run:
         return geometry
 
 
-def exact_accuracy(model: Model, budget: float | None = None) -> Estimate:
-    """Exact (or, with a short budget, interval) accuracy of a bias-free RNN on a rank task."""
-    check_bias_free(model, "exact")
-    above = model.task.above(model.seq_len)
-    if above is None:
-        raise MethodError(f"method exact handles rank tasks (argmax, 2nd_argmax, argmedian); got {model.task.name}")
-    budget = DEFAULT_BUDGET if budget is None else float(budget)
-    t0 = time.perf_counter()
+def _traverse(model: Model, cases: list[tuple[int, np.ndarray]], leaf: Callable[[int, Piece, _Run], None],
+              budget: float, run: _Run) -> list[tuple[int, Piece]]:
+    """Depth-first walk of every case's region tree, calling ``leaf`` on each region, until the
+    budget would be exceeded; returns the unexpanded frontier (empty when done)."""
     n = model.seq_len
-    cases = list(rank_cases(n, above))
     min_cost = 4 * n**3
     if budget < min_cost:
         raise BudgetError(f"budget {budget:.3g} FLOPs is below the exact method's minimum ({min_cost} FLOPs) "
                           f"for {model.name}")
-    run = _Run()
     stack: list[tuple[int, Piece]] = []
     for j, rows in reversed(cases):
         stack.extend((j, root(model, g)) for g in reversed(make_roots(rows, run.tally)))
-    per_measure = 0.0
+    per_leaf = 0.0
     while stack:
-        if run.tally.total + per_measure * len(stack) + min_cost > budget:
+        if run.tally.total + per_leaf * len(stack) + min_cost > budget:
             break
         j, piece = stack.pop()
         if piece.is_leaf(n):
             run.leaves += 1
             before = run.tally.total
-            win = win_normals(leaf_outputs(model, piece, run.tally), j)
-            if win is not None and (g := run.clip(piece.cone, win)) is not None:
-                run.lower += run.measure(g)
-            per_measure = max(per_measure, run.tally.total - before)
+            leaf(j, piece, run)
+            per_leaf = max(per_leaf, run.tally.total - before)
             continue
         run.expanded += 1
         stack.extend((j, c) for c in reversed(expand(model, piece, run.tally)))
+    return stack
+
+
+def exact_accuracy(model: Model, budget: float | None = None) -> Estimate:
+    """Exact (or, with a short budget, interval) accuracy of a bias-free RNN on a rank task."""
+    check_bias_free(model, "exact")
+    above = model.task.above(model.seq_len)
+    if above is None:
+        raise MethodError(f"method exact handles rank tasks (argmax, 2nd_argmax, argmedian) and median; "
+                          f"got {model.task.name}")
+    budget = DEFAULT_BUDGET if budget is None else float(budget)
+    t0 = time.perf_counter()
+    cases = list(rank_cases(model.seq_len, above))
+
+    def leaf(j: int, piece: Piece, run: _Run) -> None:
+        win = win_normals(leaf_outputs(model, piece, run.tally), j)
+        if win is not None and (g := run.clip(piece.cone, win)) is not None:
+            run.value += run.measure(g)
+
+    run = _Run()
+    stack = _traverse(model, cases, leaf, budget, run)
     details = {"regions": run.leaves, "pieces_expanded": run.expanded, "cones_measured": run.measured,
                "cases": len(cases), "budget": budget}
     if not stack:
         kind = "exact" if run.exact else "numerical"
-        return Estimate(model.name, "exact", "accuracy", run.lower, kind, run.tally.total,
+        return Estimate(model.name, "exact", "accuracy", run.value, kind, run.tally.total,
                         error_bound=run.error, seconds=time.perf_counter() - t0, details=details)
     # budget ran out: each unexpanded piece holds between 0 and all of its measure
-    resolved, resolved_error = run.lower, run.error
+    resolved, resolved_error = run.value, run.error
     unresolved = sum(run.measure(piece.cone) for _, piece in stack)
     lower = max(resolved - resolved_error, 0.0)
     upper = min(resolved + unresolved + run.error, 1.0)
     details |= {"unresolved_pieces": len(stack), "unresolved_mass": unresolved}
     return Estimate(model.name, "exact", "accuracy", (lower + upper) / 2, "bounds", run.tally.total,
                     lower=lower, upper=upper, seconds=time.perf_counter() - t0, details=details)
+
+
+def exact_rmse(model: Model, budget: float | None = None) -> Estimate:
+    """Exact RMSE of a bias-free median RNN with n <= 3.
+
+    In a case (an ordering class) the median is a fixed linear form m . x (a coordinate, or the
+    mean of two for even n), so on a region with output u . x the error is e . x, e = u - m, and
+
+        MSE = sum over cases, regions R of  e^T E[x x^T ; R] e,
+
+    with the closed-form second moments of :func:`symest.spherical.second_moment` (exact).
+    """
+    from symest.spherical import second_moment
+
+    check_bias_free(model, "exact")
+    n = model.seq_len
+    if n > 3:
+        raise MethodError(f"exact RMSE needs closed-form cone second moments, available for sequence length <= 3; "
+                          f"{model.name} has {n}: use --method sampling")
+    budget = DEFAULT_BUDGET if budget is None else float(budget)
+    t0 = time.perf_counter()
+    if n < 2:
+        raise MethodError("exact RMSE needs sequence length 2 or 3")
+    cases = list(rank_cases(n, n // 2))  # n = 3: the median is x_j; n = 2: (x_0 + x_1) / 2 throughout
+
+    def leaf(j: int, piece: Piece, run: _Run) -> None:
+        med = np.eye(n)[j] if n % 2 else np.full(n, 0.5)
+        e = leaf_outputs(model, piece, run.tally)[0] - med
+        run.value += float(e @ second_moment(piece.cone, run.tally) @ e)
+        run.measured += 1
+
+    run = _Run()
+    stack = _traverse(model, cases, leaf, budget, run)
+    if stack:
+        raise BudgetError(f"budget {budget:.3g} FLOPs ran out before every region of {model.name} was resolved; "
+                          "exact RMSE has no interval form: raise --budget or use sampling")
+    mse = max(run.value, 0.0)
+    rmse = float(np.sqrt(mse))
+    bound = 1e-12 * max(run.measured, 1) / max(2 * rmse, 1e-6)
+    return Estimate(model.name, "exact", "rmse", rmse, "exact", run.tally.total, error_bound=bound,
+                    seconds=time.perf_counter() - t0,
+                    details={"mse": mse, "regions": run.leaves, "pieces_expanded": run.expanded, "cases": len(cases)})
 
 
 def all_tables(n: int, start: int, stop: int) -> np.ndarray:
@@ -176,6 +231,8 @@ def enumerate_accuracy(model: Model, budget: float | None = None, chunk: int = 1
 def _exact(model: Model, *, budget: float | None = None, **_: object) -> Estimate:
     if model.task.inputs == "function":
         return enumerate_accuracy(model, budget)
+    if model.task.name == "median":
+        return exact_rmse(model, budget)
     return exact_accuracy(model, budget)
 
 
