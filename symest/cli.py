@@ -82,8 +82,15 @@ def cmd_estimate(a: argparse.Namespace) -> None:
     m = _load(a)
     opts = {k: v for k, v in (("samples", a.samples), ("budget", a.budget)) if v is not None}
     opts.update({k.removeprefix("opt_"): v for k, v in vars(a).items() if k.startswith("opt_") and v})
+    if getattr(a, "no_certify", False):
+        opts["certify"] = False
     e = estimate(m, a.method, seed=a.seed, progress=_progress(a), **opts)
-    _emit(a, e.to_json(), f"{m.name} [{a.method}]: {e.summary()}")
+    text = f"{m.name} [{a.method}]: {e.summary()}"
+    if "closed_form_latex" in e.details:
+        text += (f"\nclosed form ({e.details['closed_form_regions']} regions, valid while its "
+                 f"{len(e.details['closed_form_conditions'])} sign conditions hold; value "
+                 f"{e.details['closed_form_value']:.15g}):\n{e.details['closed_form_latex']}")
+    _emit(a, e.to_json(), text)
 
 
 def cmd_sample(a: argparse.Namespace) -> None:
@@ -144,7 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--budget", type=_positive(float), help="compute budget in FLOPs")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--symbolic", dest="opt_symbolic", action="store_true",
-                   help="(exact) also print the closed form as LaTeX where one exists")
+                   help="(exact) also print the closed form as LaTeX (rank tasks, n <= 3)")
+    e.add_argument("--no-certify", action="store_true",
+                   help="(exact) skip the float64 rounding certificate: fewer FLOPs, weaker error bound")
     e.add_argument("--json", action="store_true")
     e.set_defaults(fn=cmd_estimate)
 

@@ -16,13 +16,25 @@ the sign of Z_t[i] . x and dropping children with empty interior; a neuron whose
 zero is inactive (ReLU(0) = 0) without a split. A piece with ``t == n`` is a leaf region.
 
 Cones are held by a *geometry* with ``split(c, tally)`` and ``measure(tally)``: in R^2 and R^3
-exact ray cones (:mod:`symest.spherical`; 3-D roots must be pointed), above that :class:`LPCone`
+exact ray cones (:mod:`symest.spherical`; 3-D roots must be pointed), whose boundary pieces
+carry the label of the plane they lie on (("case", r), ("sum",), ("z", t, i), ("win", k)), above that :class:`LPCone`
 (half-space normals, LP emptiness tests, numerical measure with a bound from
 :mod:`symest.cones`). :func:`make_roots` picks the geometry by dimension.
+
+Rounding. Rows are computed in float64, so every plane is slightly tilted from the model's
+exact plane. Each piece carries an elementwise bound E >= |computed state - exact state|
+(forward error analysis, gamma_k = k u / (1 - k u), u = 2^-53):
+
+    E' = gamma_{d+1} (|W_hh| |Z| + |W_hi e_t^T|) + |W_hh| E,
+
+and the sum ``alpha`` of the tilt angles of every plane tested on its path
+(alpha <= (pi/2) ||E_row|| / ||row||). Tilting a plane by alpha moves at most alpha/pi of Gaussian
+mass across it, so a region's computed measure is within alpha_total/pi of its exact measure.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,7 +59,7 @@ class LPCone:
 
     cone: Cone
 
-    def split(self, c: np.ndarray, tally: Tally) -> tuple[LPCone | None, LPCone | None]:
+    def split(self, c: np.ndarray, tally: Tally, label: object = None) -> tuple[LPCone | None, LPCone | None]:
         out = []
         for side in (c, -c):
             child = self.cone.intersect(side[None])
@@ -74,14 +86,29 @@ def make_roots(normals: np.ndarray, tally: Tally) -> list[Any]:
     n = normals.shape[1]
     if n > 3:
         return [LPCone(Cone(normals))]
+    labels = tuple(("case", r) for r in range(len(normals)))
     if n == 2 and len(normals) == 1:
-        return [RayCone.half_plane(normals[0])]
+        return [RayCone.half_plane(normals[0], labels[0])]
     roots = []
     for sign in (1.0, -1.0):
-        g = from_normals(np.vstack([normals, sign * np.ones(n)]), tally)
+        g = from_normals(np.vstack([normals, sign * np.ones(n)]), tally, (*labels, ("sum",)))
         if g is not None:
             roots.append(g)
     return roots
+
+
+U = 2.0**-53
+
+
+def gamma(k: int) -> float:
+    """Higham's gamma_k: relative error bound of a k-term float64 sum of products."""
+    return k * U / (1 - k * U)
+
+
+def tilt(row: np.ndarray, err: np.ndarray) -> float:
+    """Bound on the angle between a computed plane normal and the exact one."""
+    r = float(np.linalg.norm(err)) / max(float(np.linalg.norm(row)), 1e-300)
+    return math.pi if r >= 1 else math.pi / 2 * r
 
 
 @dataclass(frozen=True, eq=False)
@@ -91,6 +118,8 @@ class Piece:
     i: int
     state: np.ndarray  # (d, n): Z_t with rows < i rectified; at a leaf (t == n), H_{n-1}
     pattern: tuple[int, ...] = ()
+    err: np.ndarray | None = None  # elementwise rounding bound on ``state``
+    alpha: float = 0.0  # summed tilt bound of the planes tested on the path
 
     def is_leaf(self, n: int) -> bool:
         return self.t == n
@@ -112,9 +141,11 @@ def _step_input(model: Model, t: int) -> np.ndarray:
     return out
 
 
-def root(model: Model, geometry: Any) -> Piece:
-    """The tree's root inside a cone: step 0, no neuron decided."""
-    return Piece(geometry, 0, 0, _step_input(model, 0))
+def root(model: Model, geometry: Any, certify: bool = True) -> Piece:
+    """The tree's root inside a cone: step 0, no neuron decided. ``certify`` tracks rounding
+    bounds (E, alpha) for a rigorous error bound, at roughly one extra product per step."""
+    z = _step_input(model, 0)
+    return Piece(geometry, 0, 0, z, (), np.zeros_like(z) if certify else None, 0.0)
 
 
 def expand(model: Model, piece: Piece, tally: Tally) -> list[Piece]:
@@ -122,27 +153,41 @@ def expand(model: Model, piece: Piece, tally: Tally) -> list[Piece]:
     d, n = model.hidden, model.seq_len
     row = piece.state[piece.i]
     tally.pointwise("abs", n)
-    children: list[tuple[Any, np.ndarray, int]] = []
+    children: list[tuple[Any, np.ndarray, np.ndarray, int]] = []
+    alpha = piece.alpha
     if not np.any(row):
-        children.append((piece.cone, piece.state, 0))
+        children.append((piece.cone, piece.state, piece.err, 0))
     else:
-        active, inactive = piece.cone.split(row, tally)
+        if piece.err is not None:
+            alpha += tilt(row, piece.err[piece.i])
+            tally.pointwise("multiply", 2 * n + 2)
+        active, inactive = piece.cone.split(row, tally, ("z", piece.t, piece.i))
         if active is not None:
-            children.append((active, piece.state, 1))
+            children.append((active, piece.state, piece.err, 1))
         if inactive is not None:
             state = piece.state.copy()
             state[piece.i] = 0.0
-            children.append((inactive, state, 0))
+            err = None
+            if piece.err is not None:
+                err = piece.err.copy()
+                err[piece.i] = 0.0
+            children.append((inactive, state, err, 0))
     out = []
-    for cone, state, bit in children:
+    for cone, state, err, bit in children:
         t, i = piece.t, piece.i + 1
         if i == d:  # step done: H_t = state; move to Z_{t+1} (or stop at the leaf)
             t, i = t + 1, 0
             if t < n:
+                inp = _step_input(model, t)
                 tally.einsum("ij,jk->ik", (d, d), (d, n))
                 tally.pointwise("add", d * n)
-                state = model.W_hh @ state + _step_input(model, t)
-        out.append(Piece(cone, t, i, state, (*piece.pattern, bit)))
+                if err is not None:  # |W_hh| (gamma |Z| + E) + gamma |W_hi e_t|: one more product
+                    g = gamma(d + 1)
+                    tally.einsum("ij,jk->ik", (d, d), (d, n))
+                    tally.pointwise("multiply", 3 * d * n)
+                    err = np.abs(model.W_hh) @ (g * np.abs(state) + err) + g * np.abs(inp)
+                state = model.W_hh @ state + inp
+        out.append(Piece(cone, t, i, state, (*piece.pattern, bit), err, alpha))
     return out
 
 
@@ -150,3 +195,10 @@ def leaf_outputs(model: Model, piece: Piece, tally: Tally) -> np.ndarray:
     """The output map W_oh H on a leaf region: outputs = L x, shape (k, n)."""
     tally.einsum("ij,jk->ik", model.W_oh.shape, piece.state.shape)
     return model.W_oh @ piece.state
+
+
+def leaf_output_error(model: Model, piece: Piece, tally: Tally) -> np.ndarray:
+    """Elementwise rounding bound on :func:`leaf_outputs`."""
+    tally.einsum("ij,jk->ik", model.W_oh.shape, piece.state.shape)
+    tally.pointwise("multiply", 2 * piece.state.size)
+    return np.abs(model.W_oh) @ (gamma(model.hidden) * np.abs(piece.state) + piece.err)

@@ -48,6 +48,24 @@ from symest.flops import Tally
 
 EPS = 1e-14
 ROUNDING = 1e-13
+MERGE = 1e-13  # vertices closer than this are one vertex
+
+
+def _merge_coincident(rays: list[np.ndarray], edges: list[object]) -> tuple[list[np.ndarray], list[object]]:
+    """Drop zero-length edges of a cycle: a vertex equal to its successor is removed, and the
+    surviving vertex is followed by the later edge (it lies on both neighbouring planes)."""
+    out_r, out_e = list(rays), list(edges)
+    i = 0
+    while len(out_r) > 1 and i < len(out_r):
+        j = (i + 1) % len(out_r)
+        if np.linalg.norm(out_r[i] - out_r[j]) <= MERGE:
+            out_e[i] = out_e[j]
+            del out_r[j], out_e[j]
+            if j < i:
+                i -= 1
+        else:
+            i += 1
+    return out_r, out_e
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -59,20 +77,24 @@ class RayCone:
     """A cone in R^2 (open chain of rays) or R^3 (closed cycle of vertices on the sphere)."""
 
     rays: np.ndarray  # (k, n), unit rows
+    # Provenance: which constraint plane each boundary piece lies on (labels are the caller's).
+    # 2-D: (label of r_0's line, label of r_k's line); 3-D: label of edge (v_i, v_{i+1}) per i.
+    planes: tuple = ()
 
     @property
     def dim(self) -> int:
         return int(self.rays.shape[1])
 
     @staticmethod
-    def half_plane(c: np.ndarray) -> RayCone:
+    def half_plane(c: np.ndarray, label: object = None) -> RayCone:
         """{x in R^2 : c . x >= 0} as the chain (p, c, -p), p the boundary ray: two quarter arcs."""
         c = _unit(np.asarray(c, dtype=np.float64))
         p = np.array([-c[1], c[0]])
-        return RayCone(np.array([p, c, -p]))
+        return RayCone(np.array([p, c, -p]), (label, label))
 
-    def split(self, c: np.ndarray, tally: Tally) -> tuple[RayCone | None, RayCone | None]:
-        """(C ∩ {c . x >= 0}, C ∩ {c . x <= 0}); a side with empty interior is None."""
+    def split(self, c: np.ndarray, tally: Tally, label: object = None) -> tuple[RayCone | None, RayCone | None]:
+        """(C ∩ {c . x >= 0}, C ∩ {c . x <= 0}); a side with empty interior is None.
+        ``label`` names the plane c . x = 0 in the children's provenance."""
         r = self.rays
         k, n = r.shape
         s = r @ c
@@ -87,27 +109,45 @@ class RayCone:
         closed = n == 3
         idx = range(k) if closed else range(k - 1)
         crossings = 0
-        keep_pos: list[np.ndarray] = []
-        keep_neg: list[np.ndarray] = []
+        old = self.planes or (None,) * (k if closed else 2)
+        sides: dict[bool, tuple[list[np.ndarray], list[object]]] = {True: ([], []), False: ([], [])}
         for i in idx:
             j = (i + 1) % k
-            if not neg[i]:
-                keep_pos.append(r[i])
-            if not pos[i]:
-                keep_neg.append(r[i])
-            if (pos[i] and neg[j]) or (neg[i] and pos[j]):
+            edge = old[i] if closed else None
+            crosses = bool((pos[i] and neg[j]) or (neg[i] and pos[j]))
+            for side, drop in ((True, neg), (False, pos)):
+                if not drop[i]:  # a kept vertex: edge i follows, unless it sits on the cut
+                    sides[side][0].append(r[i])     # and the next vertex is dropped
+                    sides[side][1].append(edge if crosses or not drop[j] else label)
+            if crosses:
                 p = _unit((s[i] * r[j] - s[j] * r[i]) / (s[i] - s[j]))
-                keep_pos.append(p)
-                keep_neg.append(p)
                 crossings += 1
+                for side, drop in ((True, neg), (False, pos)):
+                    # leaving the kept side the cut follows; entering it, the rest of edge i
+                    sides[side][0].append(p)
+                    sides[side][1].append(label if not drop[i] else edge)
         if not closed:
-            if not neg[-1]:
-                keep_pos.append(r[-1])
-            if not pos[-1]:
-                keep_neg.append(r[-1])
+            for side, drop in ((True, neg), (False, pos)):
+                if not drop[-1]:
+                    sides[side][0].append(r[-1])
         tally.pointwise("multiply", 4 * n * crossings)
         tally.pointwise("sqrt", crossings)
-        return RayCone(np.array(keep_pos)), RayCone(np.array(keep_neg))
+        out = []
+        for side, drop in ((True, neg), (False, pos)):
+            rays, edges = sides[side]
+            if closed:
+                rays, edges = _merge_coincident(rays, edges)
+                if len(rays) < 3:  # collapsed to an arc or a point: empty interior
+                    out.append(None)
+                    continue
+                planes = tuple(edges)
+            else:
+                planes = (old[0] if not drop[0] else label, old[1] if not drop[-1] else label)
+                if np.linalg.norm(rays[0] - rays[-1]) <= MERGE:
+                    out.append(None)
+                    continue
+            out.append(RayCone(np.array(rays), planes))
+        return out[0], out[1]
 
     def measure(self, tally: Tally) -> float:
         """Standard-Gaussian measure (solid-angle fraction), exact up to rounding."""
@@ -153,7 +193,7 @@ def second_moment(cone: RayCone, tally: Tally) -> np.ndarray:
     return (out + out.T) / 2
 
 
-def from_normals(normals: np.ndarray, tally: Tally) -> RayCone | None:
+def from_normals(normals: np.ndarray, tally: Tally, labels: tuple | None = None) -> RayCone | None:
     """The pointed cone {x : normals @ x >= 0} in R^2 or R^3, or None if its interior is empty.
 
     Candidate rays are the lines where two constraint planes meet (in 2-D, each constraint's
@@ -162,34 +202,46 @@ def from_normals(normals: np.ndarray, tally: Tally) -> RayCone | None:
     """
     a = np.asarray(normals, dtype=np.float64)
     m, n = a.shape
+    labels = tuple(labels) if labels is not None else (None,) * m
     if n == 2:
         cand = np.stack([-a[:, 1], a[:, 0]], axis=1)
+        pairs = [frozenset([t]) for t in range(m)]
     else:
         i, j = np.triu_indices(m, 1)
         cand = np.cross(a[i], a[j])
+        pairs = [frozenset([p, q]) for p, q in zip(i, j, strict=True)]
         tally.pointwise("multiply", 9 * len(i))
-    cand = cand[np.linalg.norm(cand, axis=1) > EPS]
-    cand = np.concatenate([cand, -cand]) / np.linalg.norm(np.concatenate([cand, -cand]), axis=1)[:, None]
+    ok = np.linalg.norm(cand, axis=1) > EPS
+    cand, pairs = cand[ok], [p for p, keep in zip(pairs, ok, strict=True) if keep]
+    cand = np.concatenate([cand, -cand])
+    cand = cand / np.linalg.norm(cand, axis=1)[:, None]
+    pairs = pairs + pairs
     slack = cand @ a.T
     tally.einsum("ij,kj->ik", cand.shape, a.shape)
-    rays = cand[np.all(slack >= -EPS * np.linalg.norm(a, axis=1), axis=1)]
-    if len(rays):  # drop duplicates (several constraints through one ray)
-        keep = [0]
-        for t in range(1, len(rays)):
-            if np.min(np.linalg.norm(rays[keep] - rays[t], axis=1)) > 1e-12:
-                keep.append(t)
-        rays = rays[keep]
+    feasible = np.all(slack >= -EPS * np.linalg.norm(a, axis=1), axis=1)
+    rays, on = [], []  # extreme rays and the planes through each (deduplicated)
+    for t in np.flatnonzero(feasible):
+        hit = next((q for q, v in enumerate(rays) if np.linalg.norm(v - cand[t]) <= 1e-12), None)
+        if hit is None:
+            rays.append(cand[t])
+            on.append(set(pairs[t]))
+        else:
+            on[hit] |= pairs[t]
     if len(rays) < n:
         return None
-    g = rays.sum(axis=0)
+    rays_a = np.array(rays)
+    g = rays_a.sum(axis=0)
     if np.linalg.norm(g) < 1e-9:
         raise ValueError("cone is not pointed; split it first")
     g = _unit(g)
     if n == 2:
-        order = np.argsort([np.cross(g, r) for r in rays])
-        return RayCone(rays[order[[0, -1]]])
-    u = _unit(np.cross(g, rays[0]))
+        order = np.argsort([np.cross(g, r) for r in rays_a])
+        ends = order[[0, -1]]
+        return RayCone(rays_a[ends], tuple(labels[min(on[e])] for e in ends))
+    u = _unit(np.cross(g, rays_a[0]))
     w = np.cross(g, u)
-    order = np.argsort(np.arctan2(rays @ w, rays @ u))
-    tally.pointwise("arctan2", len(rays))
-    return RayCone(rays[order])
+    order = np.argsort(np.arctan2(rays_a @ w, rays_a @ u))
+    tally.pointwise("arctan2", len(rays_a))
+    k = len(order)
+    edges = tuple(labels[min(on[order[t]] & on[order[(t + 1) % k]])] for t in range(k))
+    return RayCone(rays_a[order], edges)

@@ -23,6 +23,7 @@ measure, so the result is a sound interval [lower, upper] — a certified accura
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -35,7 +36,18 @@ from symest.estimate import Estimate
 from symest.estimators import register
 from symest.flops import Tally
 from symest.model import Model
-from symest.regions import Piece, check_bias_free, expand, leaf_outputs, make_roots, measure, root
+from symest.regions import (
+    Piece,
+    U,
+    check_bias_free,
+    expand,
+    leaf_output_error,
+    leaf_outputs,
+    make_roots,
+    measure,
+    root,
+    tilt,
+)
 
 DEFAULT_BUDGET = 1e10
 TIE_TOL = 1e-12
@@ -51,10 +63,11 @@ def rank_cases(n: int, above: int) -> Iterator[tuple[int, np.ndarray]]:
             yield j, np.array(rows).reshape(-1, n)
 
 
-def win_normals(out: np.ndarray, j: int) -> np.ndarray | None:
-    """Normals of {x : logit j beats every other}, or None if a structural tie makes it empty."""
+def win_normals(out: np.ndarray, j: int) -> tuple[np.ndarray, list] | None:
+    """Normals of {x : logit j beats every other} with labels ("win", k), or None if a
+    structural tie makes the set empty."""
     scale = max(float(np.abs(out).max()), 1e-300)
-    rows = []
+    rows, labels = [], []
     for k in range(out.shape[0]):
         if k == j:
             continue
@@ -64,7 +77,20 @@ def win_normals(out: np.ndarray, j: int) -> np.ndarray | None:
                 return None
             continue
         rows.append(diff)
-    return np.array(rows).reshape(-1, out.shape[1])
+        labels.append(("win", k))
+    return np.array(rows).reshape(-1, out.shape[1]), labels
+
+
+def rounding_bound(model: Model, piece: Piece, out: np.ndarray, j: int, tally: Tally) -> float:
+    """Bound on |computed - exact| measure of a leaf's winning region from float64 rounding of
+    its planes: (path tilts + win-plane tilts) / pi (see :mod:`symest.regions`)."""
+    err = leaf_output_error(model, piece, tally)
+    alpha = piece.alpha
+    for k in range(out.shape[0]):
+        if k != j and np.any(out[j] - out[k]):
+            alpha += tilt(out[j] - out[k], err[j] + err[k] + 2 * U * np.abs(out[j] - out[k]))
+    tally.pointwise("multiply", 4 * out.size)
+    return alpha / math.pi
 
 
 @dataclass
@@ -86,45 +112,52 @@ class _Run:
         self.measured += 1
         return value
 
-    def clip(self, geometry: object, normals: np.ndarray) -> object | None:
+    def clip(self, geometry: object, normals: np.ndarray, labels: list | None = None) -> object | None:
         """geometry ∩ {normals @ x >= 0}, or None if empty."""
-        for c in normals:
-            geometry = geometry.split(c, self.tally)[0]
+        for r, c in enumerate(normals):
+            geometry = geometry.split(c, self.tally, labels[r] if labels else None)[0]
             if geometry is None:
                 return None
         return geometry
 
 
-def _traverse(model: Model, cases: list[tuple[int, np.ndarray]], leaf: Callable[[int, Piece, _Run], None],
-              budget: float, run: _Run) -> list[tuple[int, Piece]]:
-    """Depth-first walk of every case's region tree, calling ``leaf`` on each region, until the
-    budget would be exceeded; returns the unexpanded frontier (empty when done)."""
+Case = tuple[int, np.ndarray]  # (target position j, order-constraint normals)
+
+
+def _traverse(model: Model, cases: list[Case], leaf: Callable[[Case, Piece, _Run], None],
+              budget: float, run: _Run, certify: bool = True) -> list[tuple[Case, Piece]]:
+    """Depth-first walk of every case's region tree, calling ``leaf(case, region, run)`` on each
+    region, until the budget would be exceeded; returns the unexpanded frontier (empty when done)."""
     n = model.seq_len
     min_cost = 4 * n**3
     if budget < min_cost:
         raise BudgetError(f"budget {budget:.3g} FLOPs is below the exact method's minimum ({min_cost} FLOPs) "
                           f"for {model.name}")
-    stack: list[tuple[int, Piece]] = []
-    for j, rows in reversed(cases):
-        stack.extend((j, root(model, g)) for g in reversed(make_roots(rows, run.tally)))
+    stack: list[tuple[Case, Piece]] = []
+    for case in reversed(cases):
+        stack.extend((case, root(model, g, certify)) for g in reversed(make_roots(case[1], run.tally)))
     per_leaf = 0.0
     while stack:
         if run.tally.total + per_leaf * len(stack) + min_cost > budget:
             break
-        j, piece = stack.pop()
+        case, piece = stack.pop()
         if piece.is_leaf(n):
             run.leaves += 1
             before = run.tally.total
-            leaf(j, piece, run)
+            leaf(case, piece, run)
             per_leaf = max(per_leaf, run.tally.total - before)
             continue
         run.expanded += 1
-        stack.extend((j, c) for c in reversed(expand(model, piece, run.tally)))
+        stack.extend((case, c) for c in reversed(expand(model, piece, run.tally)))
     return stack
 
 
-def exact_accuracy(model: Model, budget: float | None = None) -> Estimate:
-    """Exact (or, with a short budget, interval) accuracy of a bias-free RNN on a rank task."""
+def exact_accuracy(model: Model, budget: float | None = None, certify: bool = True) -> Estimate:
+    """Exact (or, with a short budget, interval) accuracy of a bias-free RNN on a rank task.
+
+    ``certify`` (default) adds the float64 rounding certificate to ``error_bound``; without it
+    the bound covers only the closed-form measures' own rounding, which understates the error
+    on ill-conditioned weights (FLOPs drop by roughly a third)."""
     check_bias_free(model, "exact")
     above = model.task.above(model.seq_len)
     if above is None:
@@ -134,15 +167,20 @@ def exact_accuracy(model: Model, budget: float | None = None) -> Estimate:
     t0 = time.perf_counter()
     cases = list(rank_cases(model.seq_len, above))
 
-    def leaf(j: int, piece: Piece, run: _Run) -> None:
-        win = win_normals(leaf_outputs(model, piece, run.tally), j)
-        if win is not None and (g := run.clip(piece.cone, win)) is not None:
+    def leaf(case: Case, piece: Piece, run: _Run) -> None:
+        out = leaf_outputs(model, piece, run.tally)
+        win = win_normals(out, case[0])
+        if win is None:
+            return
+        if piece.err is not None:
+            run.error += rounding_bound(model, piece, out, case[0], run.tally)
+        if (g := run.clip(piece.cone, *win)) is not None:
             run.value += run.measure(g)
 
     run = _Run()
-    stack = _traverse(model, cases, leaf, budget, run)
+    stack = _traverse(model, cases, leaf, budget, run, certify)
     details = {"regions": run.leaves, "pieces_expanded": run.expanded, "cones_measured": run.measured,
-               "cases": len(cases), "budget": budget}
+               "cases": len(cases), "budget": budget, "rounding_certified": certify}
     if not stack:
         kind = "exact" if run.exact else "numerical"
         return Estimate(model.name, "exact", "accuracy", run.value, kind, run.tally.total,
@@ -180,8 +218,8 @@ def exact_rmse(model: Model, budget: float | None = None) -> Estimate:
         raise MethodError("exact RMSE needs sequence length 2 or 3")
     cases = list(rank_cases(n, n // 2))  # n = 3: the median is x_j; n = 2: (x_0 + x_1) / 2 throughout
 
-    def leaf(j: int, piece: Piece, run: _Run) -> None:
-        med = np.eye(n)[j] if n % 2 else np.full(n, 0.5)
+    def leaf(case: Case, piece: Piece, run: _Run) -> None:
+        med = np.eye(n)[case[0]] if n % 2 else np.full(n, 0.5)
         e = leaf_outputs(model, piece, run.tally)[0] - med
         run.value += float(e @ second_moment(piece.cone, run.tally) @ e)
         run.measured += 1
@@ -228,12 +266,23 @@ def enumerate_accuracy(model: Model, budget: float | None = None, chunk: int = 1
                     seconds=time.perf_counter() - t0, details={"inputs": total, "correct": correct})
 
 
-def _exact(model: Model, *, budget: float | None = None, **_: object) -> Estimate:
+def _exact(model: Model, *, budget: float | None = None, certify: bool = True, symbolic: bool = False,
+           **_: object) -> Estimate:
     if model.task.inputs == "function":
         return enumerate_accuracy(model, budget)
     if model.task.name == "median":
         return exact_rmse(model, budget)
-    return exact_accuracy(model, budget)
+    est = exact_accuracy(model, budget, certify)
+    if not symbolic:
+        return est
+    from dataclasses import replace
+
+    from symest.closed_form import closed_form
+
+    form = closed_form(model)
+    return replace(est, details={**est.details, "closed_form_latex": form.latex(), "closed_form_value": form.value,
+                                 "closed_form_regions": form.regions,
+                                 "closed_form_conditions": [str(c) for c in form.conditions]})
 
 
 register("exact", _exact)

@@ -5,9 +5,9 @@ is sqrt(p(1-p)/N). For median models the per-sample score is the squared error e
 estimate is RMSE = sqrt(mean e^2) with delta-method standard error sd(e^2) / (2 sqrt(N) RMSE).
 
 Implementation: one jitted JAX function draws a chunk of C inputs (key = fold_in(seed key, i)
-for chunk i; normals by :func:`box_muller`), runs the forward pass and scores it; a Python loop accumulates chunk sums in
-float64, so memory is O(C) for any N and the numbers depend only on (seed, N), not on progress
-display. The last chunk is masked, so one compilation serves every N. FLOPs = N x
+for chunk i; normals by :func:`box_muller`), runs the forward pass and scores it; a Python
+loop accumulates chunk sums in float64, so memory is O(C) for any N and the numbers depend
+only on (seed, N), not on progress display. The last chunk is masked, so one compilation serves every N. FLOPs = N x
 :func:`symest.flops.per_sample_flops` (forward + score; input drawing is not charged).
 """
 
