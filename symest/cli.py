@@ -117,6 +117,37 @@ def cmd_train(a: argparse.Namespace) -> None:
     _emit(a, obj, f"wrote {a.out} ({res.steps} steps, {res.seconds:.1f} s, final loss {obj['final_loss']})")
 
 
+def cmd_ledger(a: argparse.Namespace) -> None:
+    from symest.derivation import run_proof
+
+    est, led = run_proof(a.proof, model_name=a.model, samples=a.samples, seed=a.seed)
+    if a.json:
+        print(led.dumps())
+    elif a.markdown:
+        print(led.to_markdown())
+    else:
+        print(led.to_markdown())
+        print(f"\nestimate: {est.summary()}")
+
+
+def cmd_audit(a: argparse.Namespace) -> int:
+    from symest.ledger import audit_file
+    from symest.zoo import load
+
+    res = audit_file(a.ledger, load(a.model, task=a.task, seq_len=a.seq_len))
+    _emit(a, res.to_json(), res.summary())
+    return res.exit_code
+
+
+def cmd_check(a: argparse.Namespace) -> None:
+    from symest.check import check_estimate
+
+    if (a.estimate is None) == (a.proof is None):
+        raise SymestError("give exactly one of --estimate VALUE or --proof FILE")
+    r = check_estimate(_load(a), a.estimate if a.estimate is not None else a.proof, samples=a.samples, seed=a.seed)
+    _emit(a, r.to_json(), r.summary())
+
+
 def cmd_tour(a: argparse.Namespace) -> None:
     from symest.tour import tour
 
@@ -167,6 +198,33 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--json", action="store_true")
     t.set_defaults(fn=cmd_train)
 
+    lg = sub.add_parser("ledger", help="run a proof file: its estimate and surprise ledger")
+    lg.add_argument("proof", help="a proofs/*.py file")
+    lg.add_argument("--model", help="run it on this model instead of the proof's own MODEL")
+    lg.add_argument("--samples", type=_positive(int), default=1 << 20, help="samples for the residual term")
+    lg.add_argument("--seed", type=int, default=0)
+    fmt = lg.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true")
+    fmt.add_argument("--markdown", action="store_true")
+    lg.set_defaults(fn=cmd_ledger)
+
+    au = sub.add_parser("audit", help="re-verify a saved ledger's checks against a model")
+    au.add_argument("ledger", help="a ledger JSON file (from `symest ledger --json`)")
+    au.add_argument("--model", required=True)
+    au.add_argument("--task")
+    au.add_argument("--seq-len", type=_positive(int))
+    au.add_argument("--json", action="store_true")
+    au.set_defaults(fn=cmd_audit)
+
+    ck = sub.add_parser("check", help="stratified NumPyro posterior of accuracy vs an estimate")
+    _model_args(ck)
+    ck.add_argument("--estimate", type=float)
+    ck.add_argument("--proof")
+    ck.add_argument("--samples", type=_positive(int), default=1 << 16)
+    ck.add_argument("--seed", type=int, default=0)
+    ck.add_argument("--json", action="store_true")
+    ck.set_defaults(fn=cmd_check)
+
     r = sub.add_parser("tour", help="a guided run over the bundled models")
     r.add_argument("--fast", action="store_true", help="smaller sample counts")
     r.set_defaults(fn=cmd_tour)
@@ -176,7 +234,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        args.fn(args)
+        code = args.fn(args)
+        if code:
+            return int(code)
     except SymestError as e:
         print(f"symest: error: {e}", file=sys.stderr)
         return 2
