@@ -183,6 +183,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--symbolic", dest="opt_symbolic", action="store_true",
                    help="(exact) also print the closed form as LaTeX (rank tasks, n <= 3)")
+    e.add_argument("--cases", dest="opt_cases", choices=["auto", "fine", "coarse"],
+                   help="(covariance) how finely to split input orderings")
+    e.add_argument("--scoring", dest="opt_scoring", choices=["conditional", "plain"],
+                   help="(covariance) score per case conditionally on the case region (default) or not")
     e.add_argument("--no-certify", action="store_true",
                    help="(exact) skip the float64 rounding certificate: fewer FLOPs, weaker error bound")
     e.add_argument("--json", action="store_true")
