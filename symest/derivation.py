@@ -1129,17 +1129,8 @@ def _constraint_flops(constraints: Sequence[Any], n: int) -> int:
     return total
 
 
-GUARD_EMPTY = True
-"""Test cones with linearly dependent normals for an empty interior (an LP) before measuring them.
-
-symest.cones (in progress) returned 0.2551 for an empty 3-D cone with repeated, nearly parallel
-normals (``[[-1,0,0],[-1,0,0],[8.3648,-1,0],[-18.2258,1,0],[-8.7495,-1,0],[1.1857,-1,0],[-1,1,0],
-[1,0,-1]]``; Monte Carlo and ``is_empty`` say 0). The guard is billed as the exact estimator bills
-its emptiness LPs: (m + n) pivots of 2 m n FLOPs, float64."""
-
-
 def cone_measure(normals: np.ndarray) -> Any:
-    """:func:`symest.cones.gaussian_measure` of ``{x : normals @ x >= 0}``, guarded (see GUARD_EMPTY).
+    """:func:`symest.cones.gaussian_measure` of ``{x : normals @ x >= 0}``.
 
     Results are memoized by the normals' bytes (the function is deterministic), so an audit on
     the same weights does not pay twice."""
@@ -1161,17 +1152,9 @@ def _cone_empty_cached(raw: bytes, shape: tuple[int, ...]) -> bool:
 
 @functools.lru_cache(maxsize=65536)
 def _cone_measure(raw: bytes, shape: tuple[int, ...]) -> Any:
-    from symest.cones import Cone, Measure, gaussian_measure
+    from symest.cones import Cone, gaussian_measure
 
-    cone = Cone(np.frombuffer(raw, dtype=np.float64).reshape(shape))
-    m, n = cone.normals.shape
-    if GUARD_EMPTY and m > 1 and np.linalg.matrix_rank(cone.normals) < m:
-        lp = 2 * (m + n) * 2 * m * n
-        if _cone_empty(cone.normals):
-            return Measure(0.0, 0.0, True, lp)
-        got = gaussian_measure(cone)
-        return Measure(got.value, got.error_bound, got.exact, got.flops + lp)
-    return gaussian_measure(cone)
+    return gaussian_measure(Cone(np.frombuffer(raw, dtype=np.float64).reshape(shape)))
 
 
 @dataclass(frozen=True)

@@ -179,26 +179,32 @@ def expand(model: Model, piece: Piece, tally: Tally) -> list[Piece]:
             t, i = t + 1, 0
             if t < n:
                 inp = _step_input(model, t)
-                tally.einsum("ij,jk->ik", (d, d), (d, n))
+                on = np.flatnonzero(np.any(state, axis=1))  # inactive neurons' rows are zero
+                a = len(on)
+                tally.einsum("ij,jk->ik", (d, a), (a, n))
                 tally.pointwise("add", d * n)
                 if err is not None:  # |W_hh| (gamma |Z| + E) + gamma |W_hi e_t|: one more product
                     g = gamma(d + 1)
-                    tally.einsum("ij,jk->ik", (d, d), (d, n))
+                    tally.einsum("ij,jk->ik", (d, a), (a, n))
                     tally.pointwise("multiply", 3 * d * n)
-                    err = np.abs(model.W_hh) @ (g * np.abs(state) + err) + g * np.abs(inp)
-                state = model.W_hh @ state + inp
+                    err = np.abs(model.W_hh[:, on]) @ (g * np.abs(state[on]) + err[on]) + g * np.abs(inp)
+                state = model.W_hh[:, on] @ state[on] + inp
         out.append(Piece(cone, t, i, state, (*piece.pattern, bit), err, alpha))
     return out
 
 
 def leaf_outputs(model: Model, piece: Piece, tally: Tally) -> np.ndarray:
     """The output map W_oh H on a leaf region: outputs = L x, shape (k, n)."""
-    tally.einsum("ij,jk->ik", model.W_oh.shape, piece.state.shape)
-    return model.W_oh @ piece.state
+    on = np.flatnonzero(np.any(piece.state, axis=1))
+    tally.einsum("ij,jk->ik", (model.W_oh.shape[0], len(on)), (len(on), piece.state.shape[1]))
+    return model.W_oh[:, on] @ piece.state[on]
 
 
-def leaf_output_error(model: Model, piece: Piece, tally: Tally) -> np.ndarray:
-    """Elementwise rounding bound on :func:`leaf_outputs`."""
-    tally.einsum("ij,jk->ik", model.W_oh.shape, piece.state.shape)
-    tally.pointwise("multiply", 2 * piece.state.size)
-    return np.abs(model.W_oh) @ (gamma(model.hidden) * np.abs(piece.state) + piece.err)
+def leaf_margins(model: Model, piece: Piece, j: int, tally: Tally) -> np.ndarray:
+    """(W_oh[j] - W_oh[k]) H for every k (row j is zero): the logit margins of position j as
+    linear forms — k - 1 products instead of the full output map."""
+    on = np.flatnonzero(np.any(piece.state, axis=1))
+    k, n = model.W_oh.shape[0], piece.state.shape[1]
+    tally.einsum("ij,jk->ik", (k - 1, len(on)), (len(on), n))
+    w = model.W_oh[j, on] - model.W_oh[:, on]
+    return w @ piece.state[on]

@@ -38,10 +38,10 @@ from symest.flops import Tally
 from symest.model import Model
 from symest.regions import (
     Piece,
-    U,
     check_bias_free,
     expand,
-    leaf_output_error,
+    gamma,
+    leaf_margins,
     leaf_outputs,
     make_roots,
     measure,
@@ -64,32 +64,41 @@ def rank_cases(n: int, above: int) -> Iterator[tuple[int, np.ndarray]]:
 
 
 def win_normals(out: np.ndarray, j: int) -> tuple[np.ndarray, list] | None:
-    """Normals of {x : logit j beats every other} with labels ("win", k), or None if a
-    structural tie makes the set empty."""
-    scale = max(float(np.abs(out).max()), 1e-300)
+    """Normals of {x : logit j beats every other} from the full output map (see :func:`win_rows`)."""
+    return win_rows(out[j] - out, j, float(np.abs(out).max()))
+
+
+def win_rows(margins: np.ndarray, j: int, scale: float) -> tuple[np.ndarray, list] | None:
+    """Normals of {x : logit j beats every other}, labelled ("win", k), from the margins
+    L_j - L_k (row j ignored); None if a structural tie makes the set empty. A margin below
+    TIE_TOL x ``scale`` (the size of the terms that made it) is a structural tie, broken by
+    argmax's first-index rule: j wins ties against k > j and loses them against k < j."""
     rows, labels = [], []
-    for k in range(out.shape[0]):
+    for k in range(margins.shape[0]):
         if k == j:
             continue
-        diff = out[j] - out[k]
-        if np.abs(diff).max() <= TIE_TOL * scale:
-            if k < j:  # tie lost to the earlier index
+        if np.abs(margins[k]).max() <= TIE_TOL * max(scale, 1e-300):
+            if k < j:
                 return None
             continue
-        rows.append(diff)
+        rows.append(margins[k])
         labels.append(("win", k))
-    return np.array(rows).reshape(-1, out.shape[1]), labels
+    return np.array(rows).reshape(-1, margins.shape[1]), labels
 
 
-def rounding_bound(model: Model, piece: Piece, out: np.ndarray, j: int, tally: Tally) -> float:
+def rounding_bound(model: Model, piece: Piece, margins: np.ndarray, j: int, tally: Tally) -> float:
     """Bound on |computed - exact| measure of a leaf's winning region from float64 rounding of
     its planes: (path tilts + win-plane tilts) / pi (see :mod:`symest.regions`)."""
-    err = leaf_output_error(model, piece, tally)
+    on = np.flatnonzero(np.any(piece.state, axis=1))
+    w = np.abs(model.W_oh[j, on] - model.W_oh[:, on])
+    err = w @ (gamma(len(on) + 1) * np.abs(piece.state[on]) + piece.err[on])
+    tally.einsum("ij,jk->ik", (w.shape[0] - 1, len(on)), (len(on), margins.shape[1]))
+    tally.pointwise("multiply", 2 * piece.state.size)
     alpha = piece.alpha
-    for k in range(out.shape[0]):
-        if k != j and np.any(out[j] - out[k]):
-            alpha += tilt(out[j] - out[k], err[j] + err[k] + 2 * U * np.abs(out[j] - out[k]))
-    tally.pointwise("multiply", 4 * out.size)
+    for k in range(margins.shape[0]):
+        if k != j and np.any(margins[k]):
+            alpha += tilt(margins[k], err[k])
+    tally.pointwise("multiply", 4 * margins.size)
     return alpha / math.pi
 
 
@@ -167,13 +176,16 @@ def exact_accuracy(model: Model, budget: float | None = None, certify: bool = Tr
     t0 = time.perf_counter()
     cases = list(rank_cases(model.seq_len, above))
 
+    scale = float(np.abs(model.W_oh).max())
+
     def leaf(case: Case, piece: Piece, run: _Run) -> None:
-        out = leaf_outputs(model, piece, run.tally)
-        win = win_normals(out, case[0])
+        j = case[0]
+        margins = leaf_margins(model, piece, j, run.tally)
+        win = win_rows(margins, j, scale * float(np.abs(piece.state).max()) * model.hidden)
         if win is None:
             return
         if piece.err is not None:
-            run.error += rounding_bound(model, piece, out, case[0], run.tally)
+            run.error += rounding_bound(model, piece, margins, j, run.tally)
         if (g := run.clip(piece.cone, *win)) is not None:
             run.value += run.measure(g)
 
