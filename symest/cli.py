@@ -229,6 +229,10 @@ def build_parser() -> argparse.ArgumentParser:
     ck.add_argument("--json", action="store_true")
     ck.set_defaults(fn=cmd_check)
 
+    from symest.bench.cli import add_parser as add_bench_parser
+
+    add_bench_parser(sub)
+
     r = sub.add_parser("tour", help="a guided run over the bundled models")
     r.add_argument("--fast", action="store_true", help="smaller sample counts")
     r.set_defaults(fn=cmd_tour)

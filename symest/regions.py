@@ -13,7 +13,8 @@ solid-angle fraction.
 A :class:`Piece` is a node of the tree: a cone plus the partially rectified pre-activations of
 step t, with neurons < i already decided. :func:`expand` decides neuron i, splitting the cone on
 the sign of Z_t[i] . x and dropping children with empty interior; a neuron whose row is exactly
-zero is inactive (ReLU(0) = 0) without a split. A piece with ``t == n`` is a leaf region.
+zero is inactive (ReLU(0) = 0) without a split, and at step 0, where every row is W_hi[i] x_0,
+one split on the sign of x_0 decides all neurons. A piece with ``t == n`` is a leaf region.
 
 Cones are held by a *geometry* with ``split(c, tally)`` and ``measure(tally)``: in R^2 and R^3
 exact ray cones (:mod:`symest.spherical`; 3-D roots must be pointed), whose boundary pieces
@@ -148,6 +149,17 @@ def root(model: Model, geometry: Any, certify: bool = True) -> Piece:
     return Piece(geometry, 0, 0, z, (), np.zeros_like(z) if certify else None, 0.0)
 
 
+def _x0_side(model: Model, piece: Piece) -> float | None:
+    """At step 0, the sign of x_0 on the piece if an earlier neuron's split already fixed it."""
+    if piece.t != 0:
+        return None
+    for i, bit in enumerate(piece.pattern):
+        w = model.W_hi[i, 0]
+        if w != 0:
+            return float(np.sign(w)) * (1.0 if bit else -1.0)
+    return None
+
+
 def expand(model: Model, piece: Piece, tally: Tally) -> list[Piece]:
     """Children of ``piece`` (one or two), deciding neuron ``piece.i`` of step ``piece.t``."""
     d, n = model.hidden, model.seq_len
@@ -155,8 +167,19 @@ def expand(model: Model, piece: Piece, tally: Tally) -> list[Piece]:
     tally.pointwise("abs", n)
     children: list[tuple[Any, np.ndarray, np.ndarray, int]] = []
     alpha = piece.alpha
+    x0_side = _x0_side(model, piece)
     if not np.any(row):
         children.append((piece.cone, piece.state, piece.err, 0))
+    elif x0_side is not None:  # step 0: every row is W_hi[i] x_0, decided by the sign of x_0
+        if x0_side * model.W_hi[piece.i, 0] > 0:
+            children.append((piece.cone, piece.state, piece.err, 1))
+        else:
+            state = piece.state.copy()
+            state[piece.i] = 0.0
+            err = None if piece.err is None else piece.err.copy()
+            if err is not None:
+                err[piece.i] = 0.0
+            children.append((piece.cone, state, err, 0))
     else:
         if piece.err is not None:
             alpha += tilt(row, piece.err[piece.i])

@@ -12,6 +12,7 @@ each of Gaussian measure r!(n-1-r)!/n!. Inside a case, enumerate the model's lin
 
     accuracy = sum over cases, regions R of  mu(C_{j,S} ∩ R ∩ {(L_j - L_k) . x >= 0, k != j}),
 
+computed as 1 - (lost mass), so regions wholly inside their winning set cost no measure at all;
 mu the standard-Gaussian measure (a solid-angle fraction: exact in 2-D and 3-D, numerical
 with a guaranteed bound above). Structural ties (L_j - L_k identically zero on a region, as in
 the handcrafted n = 10 model) follow argmax's first-index rule: j wins ties against k > j and
@@ -179,15 +180,23 @@ def exact_accuracy(model: Model, budget: float | None = None, certify: bool = Tr
     scale = float(np.abs(model.W_oh).max())
 
     def leaf(case: Case, piece: Piece, run: _Run) -> None:
+        # run.value accumulates the *lost* mass: a leaf wholly inside the winning set (the clip
+        # leaves it unchanged) needs no measure at all, and the error rate keeps its precision.
         j = case[0]
         margins = leaf_margins(model, piece, j, run.tally)
         win = win_rows(margins, j, scale * float(np.abs(piece.state).max()) * model.hidden)
-        if win is None:
-            return
-        if piece.err is not None:
+        if win is not None and piece.err is not None:
             run.error += rounding_bound(model, piece, margins, j, run.tally)
-        if (g := run.clip(piece.cone, *win)) is not None:
-            run.value += run.measure(g)
+        if win is None:  # a structural tie loses the whole leaf
+            run.value += run.measure(piece.cone)
+            return
+        g = piece.cone  # clip row by row: the pieces cut off are disjoint, convex, and make up leaf \ win
+        for row, label in zip(*win, strict=True):
+            g, cut = g.split(row, run.tally, label)
+            if cut is not None:
+                run.value += run.measure(cut)
+            if g is None:
+                return
 
     run = _Run()
     stack = _traverse(model, cases, leaf, budget, run, certify)
@@ -195,13 +204,13 @@ def exact_accuracy(model: Model, budget: float | None = None, certify: bool = Tr
                "cases": len(cases), "budget": budget, "rounding_certified": certify}
     if not stack:
         kind = "exact" if run.exact else "numerical"
-        return Estimate(model.name, "exact", "accuracy", run.value, kind, run.tally.total,
+        return Estimate(model.name, "exact", "accuracy", 1.0 - run.value, kind, run.tally.total,
                         error_bound=run.error, seconds=time.perf_counter() - t0, details=details)
-    # budget ran out: each unexpanded piece holds between 0 and all of its measure
-    resolved, resolved_error = run.value, run.error
+    # budget ran out: each unexpanded piece may be lost in full or not at all
+    lost, error = run.value, run.error
     unresolved = sum(run.measure(piece.cone) for _, piece in stack)
-    lower = max(resolved - resolved_error, 0.0)
-    upper = min(resolved + unresolved + run.error, 1.0)
+    lower = max(1.0 - lost - unresolved - run.error, 0.0)
+    upper = min(1.0 - lost + error, 1.0)
     details |= {"unresolved_pieces": len(stack), "unresolved_mass": unresolved}
     return Estimate(model.name, "exact", "accuracy", (lower + upper) / 2, "bounds", run.tally.total,
                     lower=lower, upper=upper, seconds=time.perf_counter() - t0, details=details)
