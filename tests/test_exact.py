@@ -52,7 +52,10 @@ def test_four_dimensional_and_argmedian_agree_with_sampling():
 
 
 def _zoo_small():
-    return [r for r in manifest() if r["task"] == "2nd_argmax" and r["seq_len"] <= 3 and r["hidden"] <= 8]
+    """Bundled 2nd_argmax models the exact method resolves quickly: n <= 3 (2-D/3-D, d <= 8), and
+    n = 4 with d <= 3 (LP path, ~20 s). Larger n = 4 models need minutes of LPs."""
+    return [r for r in manifest() if r["task"] == "2nd_argmax"
+            and ((r["seq_len"] <= 3 and r["hidden"] <= 8) or (r["seq_len"] == 4 and r["hidden"] <= 3))]
 
 
 @pytest.mark.parametrize("row", _zoo_small(), ids=lambda r: r["name"])
