@@ -172,3 +172,164 @@ def derive_coarse(model, q: float = Q) -> Derivation:
         pieces.append(Branch(sub.name, piece_constraints(dd, 2, pattern), sub))
     d.split("two-step pieces", pieces)
     return d
+
+
+# ----------------------------------------------------------------------------------------------
+# ARC's "symmetric" estimator (a reconstruction in spirit)
+# ----------------------------------------------------------------------------------------------
+
+PAIRING = (1, 0, 3, 2)  # neuron i <-> PAIRING[i]: (0 1)(2 3), opposite input signs
+_MIRROR = {(0, 1): (2, 1), (0, 2): (1, 2), (1, 0): (2, 0)}  # case (a, b) <-> (c, b) under x -> -x
+_GL = np.polynomial.legendre.leggauss(10)
+PHI_FLOPS, PHI2_FLOPS = 20, 20 * 10 + 2 * 20  # erfc/exp as ~20 FLOPs; Phi2 by 10-point Gauss-Legendre
+
+
+def _phi(a: float) -> float:
+    return math.exp(-a * a / 2) / math.sqrt(2 * math.pi)
+
+
+def _Phi(a: float) -> float:
+    return 0.5 * math.erfc(-a / math.sqrt(2))
+
+
+def _Phi2(a: float, b: float, r: float) -> float:
+    """P(X <= a, Y <= b) for standard bivariate normals with correlation r (Drezner's arcsine form)."""
+    r = max(min(r, 1 - 1e-9), -1 + 1e-9)
+    th = math.asin(r)
+    t = (_GL[0] + 1) * th / 2
+    st, ct2 = np.sin(t), np.cos(t) ** 2
+    tail = float(np.sum(_GL[1] * th / 2 * np.exp(-(a * a + b * b - 2 * a * b * st) / (2 * ct2))))
+    return _Phi(a) * _Phi(b) + tail / (2 * math.pi)
+
+
+def order_moments() -> tuple[np.ndarray, np.ndarray]:
+    """Mean and covariance of (max, median, min) of 3 iid N(0, 1) (closed forms; weight-free)."""
+    s3 = math.sqrt(3)
+    em = 3 / (2 * math.sqrt(math.pi))
+    vmax, vmed, cmm = 1 + s3 / (2 * math.pi) - 9 / (4 * math.pi), 1 - s3 / math.pi, s3 / (2 * math.pi)
+    cxn = (3 - 2 * vmax - vmed - 4 * cmm) / 2  # the total variance of the sum is 3
+    return np.array([em, 0.0, -em]), np.array([[vmax, cmm, cxn], [cmm, vmed, cmm], [cxn, cmm, vmax]])
+
+
+def _relu_moments(m: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Mean, covariance of ReLU(z) and Phi(mu/sd) for z ~ N(m, c) (closed forms); and FLOPs."""
+    n = len(m)
+    sd = np.sqrt(np.maximum(np.diag(c), 1e-300))
+    a = m / sd
+    pa, da = np.array([_Phi(v) for v in a]), np.array([_phi(v) for v in a])
+    eh = m * pa + sd * da
+    e2 = np.empty((n, n))
+    flops = n * (2 * PHI_FLOPS + 12)
+    for i in range(n):
+        e2[i, i] = (m[i] ** 2 + sd[i] ** 2) * pa[i] + m[i] * sd[i] * da[i]
+        for j in range(i + 1, n):
+            r = max(min(c[i, j] / (sd[i] * sd[j]), 1 - 1e-9), -1 + 1e-9)
+            cc = math.sqrt(1 - r * r)
+            bj, bi = (a[j] - r * a[i]) / cc, (a[i] - r * a[j]) / cc
+            e2[i, j] = e2[j, i] = ((m[i] * m[j] + r * sd[i] * sd[j]) * _Phi2(a[i], a[j], r)
+                                   + m[j] * sd[i] * da[i] * _Phi(bj) + m[i] * sd[j] * da[j] * _Phi(bi)
+                                   + sd[i] * sd[j] * cc * da[i] * _phi(bj))
+            flops += PHI2_FLOPS + 3 * PHI_FLOPS + 30
+    return eh, e2 - np.outer(eh, eh), pa, flops
+
+
+def _moment_case(a: int, b: int, c: int):
+    """Callable: P(x_a > x_b > x_c and the model answers b), by Gaussian moment propagation."""
+
+    def value(ctx) -> Computed:
+        mdl = ctx.model
+        wh, s, wo = np.asarray(mdl.W_hh, float), np.asarray(mdl.W_hi, float)[:, 0], np.asarray(mdl.W_oh, float)
+        d = len(s)
+        mo, so = order_moments()
+        idx = [a, b, c]
+        n = 3 + d
+        mu, cov = np.zeros(n), np.zeros((n, n))
+        for p in range(3):
+            mu[idx[p]] = mo[p]
+            for q in range(3):
+                cov[idx[p], idx[q]] = so[p, q]
+        flops = 0
+        for t in range(3):
+            A = np.zeros((d, n))
+            A[:, 3:] = wh
+            A[:, t] += s
+            mz, czz, czx = A @ mu, A @ cov @ A.T, A @ cov[:, :3]
+            flops += 2 * d * n + 2 * d * n * n + 2 * d * d * n + 2 * d * n * 3
+            eh, chh, pa, f = _relu_moments(mz, czz)
+            chx = czx * pa[:, None]  # Stein: Cov(ReLU z, x) = Cov(z, x) Phi(mu/sd)
+            flops += f + 3 * d
+            mu = np.concatenate([mu[:3], eh])
+            new = np.zeros((n, n))
+            new[:3, :3], new[3:, :3], new[:3, 3:], new[3:, 3:] = cov[:3, :3], chx, chx.T, chh
+            cov = new
+        rows = np.array([wo[b] - wo[k] for k in range(3) if k != b])
+        md, cd = rows @ mu[3:], rows @ cov[3:, 3:] @ rows.T
+        sd = np.sqrt(np.maximum(np.diag(cd), 1e-300))
+        p = _Phi2(md[0] / sd[0], md[1] / sd[1], cd[0, 1] / (sd[0] * sd[1]))
+        flops += 2 * 2 * d + 2 * 2 * d * d + 2 * 2 * 2 * d + PHI2_FLOPS + 10
+        # two mirrored cases, each of mass 1/6
+        return Computed(2 * p / 6, int(flops), 0.0, False)
+
+    value.__qualname__ = "gaussian_moment_case"
+    return value
+
+
+def derive_symmetric(model, agree_cap: int = 12) -> Derivation:
+    r"""ARC's "symmetric" M_{4,3} estimator, reconstructed in spirit (ARC's notes give only its cost,
+    about 7.7k operations, its error, RMS about 5% on noisy copies, and that it tracks error-term
+    covariances). Assumptions and steps:
+
+    1. standardize (0 bits); check the signs of W_hi (4 bits): neurons 0, 3 read +x_t, neurons 1, 2
+       read -x_t after rescaling.
+    2. check the antisymmetric pairing P = (0 1)(2 3): W_hh[P i, P j] agrees with W_hh[i, j] to
+       k bits (k measured on the weights, at most ``agree_cap``; about 1-5 bits each on the trained
+       model). With exact pairing and W_hi -> -W_hi under P, negating the input permutes the hidden
+       state by P, so the ordering case (a, b, c) and its mirror (c, b, a) (same target b, the
+       median) behave alike: **presumed** equal, so only 3 of the 6 cases are computed.
+    3. per case, **presume** the inputs given the ordering are Gaussian with the exact mean and
+       covariance of Gaussian order statistics, and that at every step the pre-activations are
+       jointly Gaussian with the inputs (the error terms: each neuron's deviation from a linear
+       function of the inputs). Means and covariances are then propagated through the 3 steps in
+       closed form (ReLU moments, the bivariate ReLU product formula, Stein's lemma for the
+       neuron-input covariances), and the two logit differences at the end are presumed bivariate
+       normal: P(correct | case) = Phi2. No sampling, no cone volumes.
+
+    Cost: about 1e4 FLOPs (3 cases x 2 informative steps of 6 neuron pairs). The Gaussian
+    presumptions are coarse: the value tracks the noisy copies' accuracy but is biased low (the
+    logit differences are far from Gaussian); each presumption states no uncertainty of its own.
+    """
+    dd = model.hidden
+    d = Derivation(f"M_{{4,3}} symmetric: pairing {PAIRING}, Gaussian moment propagation", model=MODEL,
+                   task="2nd_argmax", seq_len=3, hidden=dd,
+                   description="Antisymmetric neuron pairing plus closed-form propagation of means and covariances "
+                               "of the error terms, with Gaussian presumptions; a reconstruction in spirit.")
+    d.check_model(model)
+    if dd != 4:
+        return d
+    std, _ok, _note, _ = apply_reparametrization(model, Standardize())
+    d.standardize()
+    for i in range(dd):
+        v = float(std.W_hi[i, 0])
+        d.check(f"sign W_hi[{i}]", w("W_hi", i) > 0 if v > 0 else w("W_hi", i) < 0)
+    from symest.derivation import agree, agreement_bits
+
+    done = set()
+    for i in range(dd):
+        for j in range(dd):
+            pi, pj = PAIRING[i], PAIRING[j]
+            if (pi, pj) in done:
+                continue
+            done.add((i, j))
+            a, b = float(std.W_hh[i, j]), float(std.W_hh[pi, pj])
+            k = min(agreement_bits(a, b), agree_cap)
+            if k >= 1:
+                d.check(f"pairing W_hh[{i},{j}] ~ W_hh[{pi},{pj}]", agree(w("W_hh", i, j), w("W_hh", pi, pj), k),
+                        text=f"measured {a:.4g} vs {b:.4g}")
+    for (a_, b_), (c_, _b) in _MIRROR.items():
+        c = 3 - a_ - b_
+        d.presume(f"Gaussian moments, x{a_} > x{b_} > x{c} and mirror x{c_} > x{b_} > x{a_}",
+                  f"inputs given the ordering and every step's pre-activations jointly Gaussian (exact order-"
+                  f"statistic moments, closed-form ReLU moments); logit differences bivariate normal; the mirrored "
+                  f"case presumed equal by the pairing; target {b_}",
+                  value=_moment_case(a_, b_, c), uncertainty=None)
+    return d

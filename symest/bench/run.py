@@ -88,12 +88,12 @@ def _validate(sigma: float, copies: int, budgets: Sequence[float], seed: int) ->
 
 
 def _methods(methods: Sequence[str] | None) -> list[str]:
-    from symest.estimators import METHODS, _load_optional
+    from symest.estimators import METHODS, _load_optional, known
 
     _load_optional()
     if methods is None:
         return sorted(METHODS)
-    unknown = [m for m in methods if m not in METHODS]
+    unknown = [m for m in methods if not known(m)]
     if unknown:
         raise MethodError(f"unknown method(s) {', '.join(unknown)}; available: {', '.join(sorted(METHODS))}")
     return list(dict.fromkeys(methods))

@@ -41,9 +41,23 @@ def _load_optional() -> None:
                 raise
 
 
+def known(method: str) -> bool:
+    """Whether ``method`` names an estimator: a registered one, or ``proof:<path>[:<function>]``
+    (a derivation run as an estimator, :mod:`symest.estimators.proof`)."""
+    if method.startswith("proof:"):
+        from symest.estimators.proof import known as proof_known
+
+        return proof_known(method)
+    _load_optional()
+    return method in METHODS
+
+
 def estimate(model: Model, method: str = "sampling", **options: Any) -> Estimate:
     """Run estimator ``method`` on ``model``; unknown methods raise MethodError."""
-    _load_optional()
-    if method not in METHODS:
+    if isinstance(method, str) and method.startswith("proof:"):
+        from symest.estimators.proof import proof_estimate
+
+        return proof_estimate(model, method, **options)
+    if not known(method):
         raise MethodError(f"unknown method {method!r}; available: {', '.join(sorted(METHODS))}")
     return METHODS[method](model, **options)
