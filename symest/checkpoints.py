@@ -111,6 +111,7 @@ def write_model(model: Model, path: str | os.PathLike, **extra_meta: object) -> 
     os.close(fd)
     try:
         save_file(tensors, tmp, metadata=meta)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a model file is ordinary data
         os.replace(tmp, p)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -109,7 +109,8 @@ def cmd_train(a: argparse.Namespace) -> None:
         raise SymestError(f"--out must end in .safetensors, got {a.out}")
     if not os.path.isdir(os.path.dirname(out)) or not os.access(os.path.dirname(out), os.W_OK):
         raise SymestError(f"cannot write {a.out}: folder missing or not writable")
-    res = train(task, a.hidden, a.seq_len, seed=a.seed, sequences=a.sequences, progress=_progress(a))
+    res = train(task, a.hidden, a.seq_len, seed=a.seed, sequences=a.sequences, progress=_progress(a),
+                name=os.path.basename(out).removesuffix(".safetensors"))
     write_model(res.model, out)
     obj = {"out": a.out, "task": task.name, "hidden": a.hidden, "seq_len": a.seq_len, "seed": a.seed,
            "sequences": a.sequences, "steps": res.steps, "seconds": res.seconds,

@@ -27,6 +27,10 @@ models this raises throughput per seed. Its weights for a seed equal :func:`trai
 floating-point reassociation (batched matmuls may round differently), so models meant to be
 regenerated bit for bit with ``symest train`` should come from :func:`train`.
 
+Speed (one shared core, batch 1024, steps/s including sampling the batch): M_{2,2} ~10k,
+M_{4,3} ~9k, d=8 n=6 ~2.7k, M_{16,10} ~600-1100, d=32 n=10 ~550, longest_cycle h=4 n=5 ~550.
+Training uses a batch-minor layout for speed (see the comment above :func:`targets_t`).
+
 Nothing is written to disk here: callers write ``result.model`` with
 :func:`symest.checkpoints.write_model` (atomic), so an interrupted run leaves no partial file.
 """
@@ -64,6 +68,7 @@ class TrainResult:
 
     ``losses`` and ``accuracies`` hold one value per logged chunk of steps (mean over the chunk);
     for scalar tasks (median) ``accuracies`` holds the chunk's RMSE instead of an accuracy.
+    ``seconds`` is wall time including JIT compilation (about a second per new configuration).
     """
 
     model: Model
@@ -333,9 +338,8 @@ def _run(task: Task, hidden: int, seq_len: int, seeds: Sequence[int], *, sequenc
     return per_seed, loss_arr, metric_arr, steps, seconds
 
 
-def _result(task: Task, hidden: int, seq_len: int, seed: int, sequences: int, batch: int,
-            weights: dict[str, np.ndarray], losses: np.ndarray, metrics: np.ndarray, steps: int, seconds: float,
-            name: str | None) -> TrainResult:
+def _result(task: Task, hidden: int, seq_len: int, seed: int, batch: int, weights: dict[str, np.ndarray],
+            losses: np.ndarray, metrics: np.ndarray, steps: int, seconds: float, name: str | None) -> TrainResult:
     provenance = {"source": "symest.train", "recipe": RECIPE, "seed": str(seed), "train_sequences": str(steps * batch),
                   "batch": str(batch)}
     model = make_model(task, seq_len, weights, name=name or f"{task.name}_{hidden}_{seq_len}", dtype="float32",
@@ -353,8 +357,7 @@ def train(task: Task, hidden: int, seq_len: int, *, seed: int, sequences: int, b
     """
     w, losses, metrics, steps, seconds = _run(task, hidden, seq_len, [seed], sequences=sequences, batch=batch,
                                               n_layers=n_layers, progress=progress, batched=False)
-    return _result(task, hidden, seq_len, seed, sequences, batch, w[0], losses[:, 0], metrics[:, 0], steps, seconds,
-                   name)
+    return _result(task, hidden, seq_len, seed, batch, w[0], losses[:, 0], metrics[:, 0], steps, seconds, name)
 
 
 def train_seeds(task: Task, hidden: int, seq_len: int, *, seeds: Sequence[int], sequences: int, batch: int = 1024,
@@ -366,7 +369,7 @@ def train_seeds(task: Task, hidden: int, seq_len: int, *, seeds: Sequence[int], 
         raise TaskError(f"seeds must be distinct, got {list(seeds)}")
     w, losses, metrics, steps, seconds = _run(task, hidden, seq_len, list(seeds), sequences=sequences, batch=batch,
                                               n_layers=n_layers, progress=progress, batched=True)
-    return [_result(task, hidden, seq_len, s, sequences, batch, w[i], losses[:, i], metrics[:, i], steps, seconds, None)
+    return [_result(task, hidden, seq_len, s, batch, w[i], losses[:, i], metrics[:, i], steps, seconds, None)
             for i, s in enumerate(seeds)]
 
 
@@ -392,8 +395,9 @@ def evaluate(model: Model, samples: int, seed: int, batch: int = 2**16) -> tuple
     """(accuracy, stderr) -- or (RMSE, stderr) for scalar tasks -- of ``model`` on ``samples`` fresh inputs.
 
     A fast float32 JAX evaluator for training-time validation (seed selection): batches of
-    ``batch`` inputs drawn like training batches from ``jax.random.key(seed)``. The RMSE's stderr
-    is the delta-method one, se(MSE) / (2 RMSE).
+    ``batch`` inputs drawn like training batches from ``jax.random.key(seed)`` (``samples`` is
+    rounded up to whole batches). The RMSE's stderr is the delta-method one, se(MSE) / (2 RMSE).
+    Reported figures should come from :func:`symest.estimators.sampling.sample_estimate`.
     """
     import jax
 
