@@ -73,6 +73,17 @@ class LPCone:
         tally.add(m.flops)
         return m.value, m.error_bound, m.exact
 
+    def upper_bound(self, tally: Tally, cap: float) -> float | None:
+        """A cheap upper bound on the measure (loose tolerance, at most ``cap`` FLOPs), or None."""
+        from symest._errors import BudgetError
+
+        try:
+            m = gaussian_measure(self.cone, rtol=0.5, max_flops=cap)
+        except BudgetError:
+            return None
+        tally.add(m.flops)
+        return m.value + m.error_bound
+
 
 def measure(geometry: Any, tally: Tally) -> tuple[float, float, bool]:
     """(value, error bound, exact?) of a piece's cone, whichever geometry holds it."""

@@ -208,12 +208,28 @@ def exact_accuracy(model: Model, budget: float | None = None, certify: bool = Tr
                         error_bound=run.error, seconds=time.perf_counter() - t0, details=details)
     # budget ran out: each unexpanded piece may be lost in full or not at all
     lost, error = run.value, run.error
-    unresolved = sum(run.measure(piece.cone) for _, piece in stack)
+    unresolved = _unresolved_mass(stack, run, above, model.seq_len)
     lower = max(1.0 - lost - unresolved - run.error, 0.0)
     upper = min(1.0 - lost + error, 1.0)
     details |= {"unresolved_pieces": len(stack), "unresolved_mass": unresolved}
     return Estimate(model.name, "exact", "accuracy", (lower + upper) / 2, "bounds", run.tally.total,
                     lower=lower, upper=upper, seconds=time.perf_counter() - t0, details=details)
+
+
+def _unresolved_mass(stack: list[tuple[Case, Piece]], run: _Run, above: int, n: int) -> float:
+    """An upper bound on the total measure of the unexpanded pieces. Exact ray cones are
+    measured; higher-dimensional ones get a loose, FLOP-capped bound, and a case's pieces never
+    count for more than the case's own mass r!(n-1-r)!/n!."""
+    case_mass = math.factorial(above) * math.factorial(n - 1 - above) / math.factorial(n)
+    per_case: dict[int, float] = {}
+    for case, piece in stack:
+        if hasattr(piece.cone, "upper_bound"):
+            ub = piece.cone.upper_bound(run.tally, cap=1e6)
+            ub = case_mass if ub is None else ub
+        else:
+            ub = run.measure(piece.cone)
+        per_case[id(case)] = per_case.get(id(case), 0.0) + ub
+    return sum(min(v, case_mass) for v in per_case.values())
 
 
 def exact_rmse(model: Model, budget: float | None = None) -> Estimate:
