@@ -84,7 +84,9 @@ def _m22_story() -> None:
               f"{len(form.conditions)} sign conditions hold) = {form.value:.12f}:\n\n    {text}\n")
     except SymestError as err:
         print(f"(no closed form: {err})")
-    proof = Path(__file__).resolve().parent.parent / "proofs" / "m22.py"
+    from symest.zoo import bundled_dir
+
+    proof = bundled_dir("proofs") / "m22.py"
     if not proof.is_file():
         print("(proofs/m22.py is not in this installation; run the tour from a source checkout for the ledger)")
         return

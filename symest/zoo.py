@@ -23,13 +23,19 @@ from symest.handcrafted import HANDCRAFTED
 from symest.model import Model
 
 
-def zoo_dir() -> Path:
-    """The bundled models' folder (installed package first, then the source checkout)."""
+def bundled_dir(name: str) -> Path:
+    """A bundled data folder (``models`` or ``proofs``): inside the installed package first
+    (the wheel ships them as ``symest/<name>``), then the source checkout's top level."""
     here = Path(__file__).resolve().parent
-    for cand in (here / "models", here.parent / "models"):
-        if (cand / "manifest.json").is_file():
+    for cand in (here / name, here.parent / name):
+        if cand.is_dir():
             return cand
-    return here.parent / "models"
+    return here.parent / name
+
+
+def zoo_dir() -> Path:
+    """The bundled models' folder."""
+    return bundled_dir("models")
 
 
 @functools.lru_cache(maxsize=1)

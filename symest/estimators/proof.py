@@ -57,9 +57,11 @@ def _repo_root() -> Path:
 
 def resolve(path: str) -> Path:
     """The proof file: as given (absolute or relative to the working directory), else relative to
-    the repository root; MethodError if neither exists."""
+    the repository root, else among the bundled proofs; MethodError if none exists."""
+    from symest.zoo import bundled_dir
+
     p = Path(path).expanduser()
-    candidates = [p] if p.is_absolute() else [Path.cwd() / p, _repo_root() / p]
+    candidates = [p] if p.is_absolute() else [Path.cwd() / p, _repo_root() / p, bundled_dir("proofs") / p.name]
     for c in candidates:
         if c.is_file():
             return c.resolve()
