@@ -68,8 +68,10 @@ class LPCone:
             out.append(None if is_empty(child) else LPCone(child))
         return out[0], out[1]
 
-    def measure(self, tally: Tally) -> tuple[float, float, bool]:
-        m = gaussian_measure(self.cone)
+    def measure(self, tally: Tally, cap: float | None = None) -> tuple[float, float, bool]:
+        """Measure with a bound; ``cap`` limits its FLOPs (BudgetError if not even a first
+        estimate fits, so a caller can leave the piece unresolved instead)."""
+        m = gaussian_measure(self.cone, max_flops=cap)
         tally.add(m.flops)
         return m.value, m.error_bound, m.exact
 
@@ -85,11 +87,12 @@ class LPCone:
         return m.value + m.error_bound
 
 
-def measure(geometry: Any, tally: Tally) -> tuple[float, float, bool]:
-    """(value, error bound, exact?) of a piece's cone, whichever geometry holds it."""
+def measure(geometry: Any, tally: Tally, cap: float | None = None) -> tuple[float, float, bool]:
+    """(value, error bound, exact?) of a piece's cone, whichever geometry holds it; ``cap``
+    limits the FLOPs of numerical (dimension >= 4) measures."""
     if isinstance(geometry, RayCone):
         return geometry.measure(tally), ROUNDING, True
-    return geometry.measure(tally)
+    return geometry.measure(tally, cap)
 
 
 def make_roots(normals: np.ndarray, tally: Tally) -> list[Any]:

@@ -115,8 +115,10 @@ class _Run:
     measured: int = 0
     exact: bool = True
 
+    budget: float = float("inf")
+
     def measure(self, geometry: object) -> float:
-        value, bound, exact = measure(geometry, self.tally)
+        value, bound, exact = measure(geometry, self.tally, max(self.budget - self.tally.total, 1.0))
         self.error += bound
         self.exact &= exact
         self.measured += 1
@@ -143,6 +145,7 @@ def _traverse(model: Model, cases: list[Case], leaf: Callable[[Case, Piece, _Run
     if budget < min_cost:
         raise BudgetError(f"budget {budget:.3g} FLOPs is below the exact method's minimum ({min_cost} FLOPs) "
                           f"for {model.name}")
+    run.budget = budget
     stack: list[tuple[Case, Piece]] = []
     for case in reversed(cases):
         stack.extend((case, root(model, g, certify)) for g in reversed(make_roots(case[1], run.tally)))
@@ -152,9 +155,14 @@ def _traverse(model: Model, cases: list[Case], leaf: Callable[[Case, Piece, _Run
             break
         case, piece = stack.pop()
         if piece.is_leaf(n):
+            before, value, error = run.tally.total, run.value, run.error
+            try:
+                leaf(case, piece, run)
+            except BudgetError:  # a measure that cannot fit the rest of the budget: unresolved
+                run.value, run.error = value, error
+                stack.append((case, piece))
+                break
             run.leaves += 1
-            before = run.tally.total
-            leaf(case, piece, run)
             per_leaf = max(per_leaf, run.tally.total - before)
             continue
         run.expanded += 1
