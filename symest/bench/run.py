@@ -171,13 +171,20 @@ def run_bench(model: Model | str, sigma: float = 0.05, copies: int = 256, budget
 
     try:
         # phase 1: exact ground truths (cached or computed) together with every estimator item
-        todo = []
-        for k in range(copies):
-            hit = plan.cache.get(plan.key(k, "exact", None), plan.copy_hashes[k])
-            if hit is not None:
-                plan.use_cached(k, hit)
-            else:
-                todo.append(plan.item(k, TRUTH_EXACT))
+        def uncached(ks: Sequence[int], kind: str, n: int | None) -> list[Any]:
+            """Work items for the copies whose ground truth (of this kind) is not cached yet."""
+            out = []
+            for k in ks:
+                hit = plan.cache.get(plan.key(k, kind, n), plan.copy_hashes[k])
+                if hit is not None:
+                    plan.use_cached(k, hit)
+                elif kind == "exact":
+                    out.append(plan.item(k, TRUTH_EXACT))
+                else:
+                    out.append(plan.item(k, TRUTH_SAMPLING, samples=n))
+            return out
+
+        todo = uncached(range(copies), "exact", None)
         work = todo + [plan.item(k, m, b) for m in methods for b in budgets for k in range(copies)]
         inexact: list[int] = []
 
@@ -194,13 +201,7 @@ def run_bench(model: Model | str, sigma: float = 0.05, copies: int = 256, budget
         # phase 2: copies without an exact truth get sampled ones, refined until precise enough
         n_samp = truth_samples
         while inexact:
-            need = []
-            for k in sorted(inexact):
-                hit = plan.cache.get(plan.key(k, "sampling", n_samp), plan.copy_hashes[k])
-                if hit is not None:
-                    plan.use_cached(k, hit)
-                else:
-                    need.append(plan.item(k, TRUTH_SAMPLING, samples=n_samp))
+            need = uncached(sorted(inexact), "sampling", n_samp)
             run(need, lambda res, n=n_samp: plan.store_truth(res, n) if res["status"] == "ok" else None)
             truth_samples_used = n_samp
             partial = _result(plan, ex, t0, True, notes)
