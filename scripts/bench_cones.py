@@ -25,16 +25,15 @@ covers rounding in the exact d = 3 formulas, whose ``error_bound`` is 0).
 from __future__ import annotations
 
 import argparse
-import functools
 import math
 import time
 import warnings
 
 import numpy as np
-from scipy.special import roots_legendre
 from scipy.stats import multivariate_normal
 
 from symest.cones import Cone, gaussian_measure
+from symest.testing import reference_simplicial_measure as ray_chart
 
 
 def unit(a: np.ndarray) -> np.ndarray:
@@ -55,28 +54,6 @@ def closed_form_3d(a: np.ndarray) -> float:
     return float(val)
 
 
-def ray_chart(rays: np.ndarray, k: int) -> float:
-    """Measure of the simplicial cone spanned by the rows of ``rays`` (tensor rule, chunked)."""
-    n = rays.shape[0]
-    r = unit(rays)
-    g = r @ r.T
-    x, w = roots_legendre(k)
-    u, w = (x + 1) / 2, w / 2
-    rest = [a.ravel() for a in np.meshgrid(*([u] * (n - 2)), indexing="ij")]
-    wrest = functools.reduce(np.multiply, np.meshgrid(*([w] * (n - 2)), indexing="ij")).ravel()
-    total = 0.0
-    for u0, w0 in zip(u, w, strict=True):  # one chunk per node of the first coordinate
-        grid = [np.full_like(rest[0], u0), *rest]
-        t = np.zeros((n, grid[0].size))
-        rem, jac = np.ones_like(grid[0]), np.ones_like(grid[0])
-        for i in range(n - 1):  # Duffy's collapsed coordinates
-            t[i] = rem * grid[i]
-            jac = jac * (1 - grid[i]) ** (n - 2 - i)
-            rem = rem * (1 - grid[i])
-        t[n - 1] = rem
-        quad = np.einsum("ip,ij,jp->p", t, g, t)
-        total += w0 * float((wrest * jac * quad ** (-n / 2)).sum())
-    return abs(np.linalg.det(r)) * math.gamma(n / 2) / (2 * math.pi ** (n / 2)) * total
 
 
 THIN_EPS = {3: 0.004, 4: 0.03, 5: 0.08, 6: 0.15, 7: 0.2, 8: 0.25}

@@ -18,10 +18,10 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from scipy.special import roots_legendre
 
 from symest._errors import BudgetError
 from symest.cones import Cone, Measure, gaussian_measure, gaussian_measures, is_empty, remove_redundant
+from symest.testing import reference_simplicial_measure as ray_chart
 
 # ----------------------------------------------------------------------------------------------
 # helpers
@@ -57,27 +57,6 @@ def sector_normals(theta: float) -> np.ndarray:
 def random_rotation(n: int, rng: np.random.Generator) -> np.ndarray:
     q, r = np.linalg.qr(rng.standard_normal((n, n)))
     return q * np.sign(np.diag(r))
-
-
-def ray_chart(rays: np.ndarray, k: int = 10) -> float:
-    """Measure of the simplicial cone spanned by the rows of ``rays`` (independent reference)."""
-    n = rays.shape[0]
-    r = unit(rays)
-    g = r @ r.T
-    x, w = roots_legendre(k)
-    u, w = (x + 1) / 2, w / 2
-    grid = [a.ravel() for a in np.meshgrid(*([u] * (n - 1)), indexing="ij")]
-    wts = functools.reduce(np.multiply, np.meshgrid(*([w] * (n - 1)), indexing="ij")).ravel()
-    t = np.zeros((n, grid[0].size))
-    rem, jac = np.ones_like(grid[0]), np.ones_like(grid[0])
-    for i in range(n - 1):  # Duffy's collapsed coordinates
-        t[i] = rem * grid[i]
-        jac = jac * (1 - grid[i]) ** (n - 2 - i)
-        rem = rem * (1 - grid[i])
-    t[n - 1] = rem
-    quad = np.einsum("ip,ij,jp->p", t, g, t)
-    integral = float((wts * jac * quad ** (-n / 2)).sum())
-    return abs(np.linalg.det(r)) * math.gamma(n / 2) / (2 * math.pi ** (n / 2)) * integral
 
 
 def thin_cone_normals(n: int, eps: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

@@ -9,17 +9,9 @@ import numpy as np
 import pytest
 import sympy as sp
 
-import symest
 from symest.derivation import Branch, Derivation, Prior, agree, measure, piece_constraints, w, x
 from symest.ledger import Ledger, LedgerError, audit, audit_file, iter_steps
-
-
-def m22_like() -> symest.Model:
-    w_ = {"rnn.weight_ih_l0": [[-2.9812145233154297], [3.9970438480377197]],
-          "rnn.weight_hh_l0": [[0.1189766526222229, 1.4984081983566284], [2.2210192680358887, -0.40657052397727966]],
-          "linear.weight": [[-3.463979721069336, 3.8403520584106445], [2.4010040760040283, -3.618161201477051]]}
-    weights = {k: np.array(v, dtype=np.float32) for k, v in w_.items()}
-    return symest.make_model(symest.get_task("2nd_argmax"), 2, weights, name="m22_like")
+from tests.test_derivation import m22_like
 
 
 def small_derivation() -> Derivation:
