@@ -1,7 +1,7 @@
 """``symest tour``: the showcase, over the handcrafted and bundled models.
 
 1. The models, with a sampling baseline next to ARC's published accuracy.
-2. Exact versus covariance versus adaptive versus sampling on the headline models, with FLOPs.
+2. Exact versus covariance versus adaptive versus sweep versus sampling on the headline models, with FLOPs.
 3. The M_{2,2} closed form and its surprise ledger (the derivation in ``proofs/m22.py``).
 4. MSE versus compute under ARC's noisy-weights protocol, written as a plot.
 
@@ -52,7 +52,7 @@ def _estimators_table(fast: bool) -> None:
         m = load(name)
         big = m.seq_len > 4  # regions in >= 5-D need LPs and numerical measures: slow
         runs = [("exact", {"budget": 1e6 if big else None}), ("covariance", {}),
-                ("adaptive", {"budget": 1e6}), ("sampling", {"budget": 1e6, "seed": 0})]
+                ("adaptive", {"budget": 1e6}), ("sweep", {"budget": 1e4}), ("sampling", {"budget": 1e6, "seed": 0})]
         for method, opts in runs:
             if method not in METHODS:
                 continue
@@ -116,7 +116,7 @@ def _bench(fast: bool, out: Path) -> None:
     copies = 8 if fast else 32
     _section(f"MSE versus compute on {name} (noise sd 0.05, {copies} copies)")
     res = run_bench(load(name), sigma=0.05, copies=copies, budgets=[1e4, 1e5, 1e6, 1e7],
-                    methods=["sampling", "covariance", "adaptive", "exact"], seed=0, progress=False, workers=1)
+                    methods=["sampling", "covariance", "adaptive", "sweep", "exact"], seed=0, progress=False, workers=1)
     print(res.to_markdown())
     res.plot(out)
     print(f"\nplot written to {out}")

@@ -33,7 +33,7 @@ def register(name: str, fn: Callable[..., Estimate]) -> None:
 def _load_optional() -> None:
     import importlib
 
-    for mod in ("exact", "covariance", "adaptive"):
+    for mod in ("exact", "covariance", "adaptive", "sweep"):
         try:
             importlib.import_module(f"symest.estimators.{mod}")
         except ModuleNotFoundError as e:
