@@ -188,8 +188,8 @@ def test_m16_10_finds_the_running_max_circuit_in_the_handcrafted_model():
     path = next(p for p in PROOFS if p.stem == "m16_10")
     mod = _module(path)
     m = symest.handcrafted_10()
-    circuits = mod.find_circuits(symest.derivation.apply_reparametrization(m, symest.derivation.Standardize())[0])
-    assert circuits and circuits[0][:2] == (20, 19) and 21 in circuits[0][2]
+    (circuit,) = mod.find_circuits(m)  # more in tests/test_m16_10.py
+    assert (circuit.b, circuit.carriers) == (19, (20,)) and 21 in [r.neuron for r in circuit.readers]
     est, led = mod.derive(m).run(m, samples=1 << 12)
     assert led.valid and est.kind == "approximate" and est.value == 0.5
     assert led.residual["bits"] == pytest.approx(led.residual["baseline_bits"], abs=1e-6)  # nothing predicted
