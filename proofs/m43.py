@@ -18,10 +18,9 @@ reconstructed as a derivation:
    Gaussian volume of C ∩ {logit_target >= the others}. The stated uncertainty of each
    presumption is the spread of its two scenarios, sqrt(q (1 - q)) |V_1 - V_0|.
 
-:func:`derive` is this estimator; :func:`derive_coarse` is a cheaper variant that presumes one set
-of p_j per two-step piece, shared by its 6 cases (fewer volume computations). ARC's second,
-"symmetric" estimator tracks the covariance of error terms around the model's antisymmetric
-neuron pairing; its details are not in the reference notes, so it is **not** reproduced here.
+:func:`derive` is this estimator. ARC's second, "symmetric" estimator tracks the covariance of
+error terms around the model's antisymmetric neuron pairing; its details are not in the reference
+notes, so :func:`derive_symmetric` is a reconstruction in spirit (see its docstring).
 All volumes are exact 3-D cone measures (:mod:`symest.cones`), billed by their FLOPs.
 """
 
@@ -146,29 +145,6 @@ def derive(model, q: float = Q) -> Derivation:
                        f"target {b}", value=_coupled_win(z, b, names, "mass", q, []), uncertainty=None)
             cases.append(Branch(cs.name, _case_constraints(a, b, c), cs, stratum=(a, b)))
         sub.split("cases", cases)
-        pieces.append(Branch(sub.name, piece_constraints(dd, 2, pattern), sub))
-    d.split("two-step pieces", pieces)
-    return d
-
-
-def derive_coarse(model, q: float = Q) -> Derivation:
-    """Cheaper variant: p_j per two-step piece (shared by its cases), one presumption per case."""
-    dd = model.hidden
-    d, std = _start(model, f"M_{{4,3}} coarse: pieces, shared p_j, latent coupling q = {q}")
-    pieces = []
-    for pattern in linear_pieces(std, steps=2):
-        z = _symbolic_state(dd, pattern)
-        sub = Derivation(_piece_name(pattern, dd))
-        sub.compute("mass", measure(), contributes=False)
-        names = []
-        for j in range(dd):
-            sub.compute(f"P(z{j}>0)", measure(z[j] >= 0), contributes=False)
-            names.append(f"P(z{j}>0)")
-        for a, b, c in _cases():
-            sub.presume(f"latent coupling, x{a} > x{b} > x{c}",
-                        f"as in derive(), with the piece's p_j for every case; target {b}",
-                        value=_coupled_win(z, b, names, "mass", q, _case_constraints(a, b, c)), uncertainty=None,
-                        stratum=(a, b))
         pieces.append(Branch(sub.name, piece_constraints(dd, 2, pattern), sub))
     d.split("two-step pieces", pieces)
     return d
