@@ -380,3 +380,24 @@ def test_kit_assertions_fail_loudly():
         assert_invariant_under_reparametrization(lambda mm: float(mm.W_hi[0, 0]), m, Rescale((2.0, 1.0)))
     with pytest.raises(AssertionError):
         assert_exact_limit(lambda _m: 0.9, lambda _m: 1.0, m, tol=1e-3)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(1, 10), st.integers(0, 2**32 - 1), st.booleans())
+def test_3d_measures_by_spherical_clipping_match_the_general_path(m, seed, rank_task):
+    """Derivations measure 3-D cones as clipped spherical polygons; wherever that path applies it
+    must agree with symest.cones' general measure (within its bound), and it must decline
+    (None) rather than answer for cones that contain a line. Normals in general position
+    (seeded Gaussian rows; with ``rank_task`` two of them are a rank-task ordering, whose cone
+    contains the line through (1, 1, 1))."""
+    from symest.cones import Cone, gaussian_measure
+    from symest.derivation._measure import _spherical_measure
+
+    normals = np.random.default_rng(seed).normal(size=(m, 3))
+    if rank_task:
+        normals = np.vstack([[[1.0, -1.0, 0.0], [0.0, 1.0, -1.0]], normals[: m - 1]])
+    fast, ref = _spherical_measure(normals), gaussian_measure(Cone(normals))
+    if fast is not None:
+        assert abs(fast.value - ref.value) <= ref.error_bound + 1e-9
+    else:
+        assert np.linalg.matrix_rank(np.vstack([normals, np.ones(3)])) < 3 or len(normals) == 1
