@@ -405,7 +405,7 @@ def _measure3_batch(a: np.ndarray) -> np.ndarray:
     c /= np.where(valid, cn, 1.0)[..., None]
     flat = (~valid & (turn > np.pi / 2)).any(axis=1)  # a_i = -a_j: the cone lies in a plane
     cand = np.concatenate([c, -c], axis=1)  # (B, 2P, 3)
-    turn = np.concatenate([turn, turn], axis=1)
+    pair_turn, turn = turn, np.concatenate([turn, turn], axis=1)
     # candidates are accurate to a few eps, so a vertex on a third plane evaluates to +-few eps
     # there; a looser tolerance would admit vertices just outside (an error of tol x perimeter)
     feas = (cand @ a.transpose(0, 2, 1) >= -_VERTEX_TOL).all(axis=2)
@@ -433,14 +433,35 @@ def _measure3_batch(a: np.ndarray) -> np.ndarray:
     area_os = omega.sum(axis=1)
     cond = np.sqrt(np.maximum(2.0 * (1.0 + d01) * (1.0 + d12) * (1.0 + d20), 1e-300))
     err_os = 16 * _EPS * np.where(tri, 1.0 / cond, 0.0).sum(axis=1)
-    # Girard: 2 pi - sum of turning angles, one per distinct vertex (the largest among its pairs)
+    # Girard: 2 pi - sum of turning angles, one per cluster of (numerically) coincident vertices:
+    # the largest angle between any two normals tight at a vertex of the cluster. Taking only the
+    # pairs of one candidate would drop the turn of a corner cut off by a plane closer than the
+    # cluster radius (its own pair infeasible, the two new vertices merged): the cluster's turns
+    # sum to the angle between its extreme normals up to second order in the cluster's size.
     new = np.ones(v.shape[:2], dtype=bool)
     new[:, 1:] = np.abs(v[:, 1:] - v[:, :-1]).max(axis=2) > 1e-9
     live = pos[None, :] < nfeas[:, None]
+    pair = order % ii.size
+    pi, pj = ii[pair], jj[pair]
+    grid = np.zeros((bsz, m, m))  # angles between the normals
+    grid[:, ii, jj] = grid[:, jj, ii] = pair_turn
+    bix = np.arange(bsz)[:, None]
+    same = live
+    for k in range(1, v.shape[1]):  # positions s and s + k in one cluster (rarely any)
+        same = same[:, :-1] & live[:, k:] & ~new[:, k:]
+        if not same.any():
+            break
+        a_i, a_j, b_i, b_j = pi[:, :-k], pj[:, :-k], pi[:, k:], pj[:, k:]
+        cross_turn = np.maximum(
+            np.maximum(grid[bix, a_i, b_i], grid[bix, a_i, b_j]), np.maximum(grid[bix, a_j, b_i], grid[bix, a_j, b_j])
+        )
+        turn[:, :-k] = np.maximum(turn[:, :-k], np.where(same, cross_turn, 0.0))
     seg = 4.0 * np.cumsum(new, axis=1)
     runmax = np.maximum.accumulate(np.where(live, turn, 0.0) + seg, axis=1) - seg
+    # a cluster ends where the next position starts a new one or is not a vertex at all (the
+    # infeasible candidates sorted after the vertices may coincide with the last vertex)
     last = np.ones(v.shape[:2], dtype=bool)
-    last[:, :-1] = new[:, 1:]
+    last[:, :-1] = new[:, 1:] | ~live[:, 1:]
     last &= live
     area_g = 2 * np.pi - np.where(last, runmax, 0.0).sum(axis=1)
     err_g = _EPS * (8 * np.pi + 8 * last.sum(axis=1))
@@ -461,7 +482,12 @@ def _measure3_simplicial(a: np.ndarray) -> np.ndarray:
     b = a[:, [1, 2, 0]]
     area_g = 2 * np.pi - (2.0 * np.arctan2(_norm(a - b), _norm(a + b))).sum(axis=1)
     area = np.where(err_os <= _EPS * (8 * np.pi + 24), area_os, np.maximum(area_g, 0.0))
-    return np.where(np.abs(det) > 64 * _EPS, area, 0.0) / (4 * np.pi)
+    # three independent normals always bound a cone with interior (a linear image of the
+    # octant): no threshold on det here. Rank was decided by _reduce (singular values), and
+    # nearly parallel rows make det tiny but leave a cone close to a half-space (Girard: area
+    # 2 pi - the small angles between the normals; a flipped sign of a tiny det only flips
+    # the rays, which leaves the fan's area unchanged)
+    return np.where(det != 0.0, area, 0.0) / (4 * np.pi)
 
 
 def _measure3(a: np.ndarray) -> np.ndarray:
