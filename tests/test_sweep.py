@@ -54,6 +54,8 @@ def test_n3_converges_to_the_exact_value():
     assert errors[2] < 2e-5  # float32 sweeps; the quadrature error at 256 nodes is ~1e-5 here
     hc = handcrafted_3(lam=3)
     assert sweep_estimate(hc, per_half=128).value == pytest.approx(estimate(hc, "exact").value, abs=1e-4)
+    argmedian = load("argmedian_4_3")  # another rank rule (the median's position)
+    assert sweep_estimate(argmedian, per_half=256).value == pytest.approx(estimate(argmedian, "exact").value, abs=5e-4)
 
 
 def test_beats_sampling_at_1e4_flops_on_m43_copies():
