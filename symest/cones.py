@@ -14,7 +14,11 @@ Conventions
   components of ``X`` are independent standard Gaussians, so ``gamma(C)`` is the Gaussian
   measure of ``{y in row(A) : A y >= 0}`` inside the ``r = rank(A)``-dimensional space
   ``row(A)``. Every cone is first reduced this way (SVD; singular values below
-  ``1e-12 * sigma_max`` count as zero), after which it is pointed (contains no line).
+  ``1e-12 * sigma_max`` count as zero), after which it is pointed (contains no line). Dropping
+  a singular value turns each row ``a_i`` by ``asin |e_i|`` (``e_i`` its part along the dropped
+  directions), which moves the measure by at most ``sum_i asin |e_i| / pi``; when some
+  ``|e_i|`` exceeds ``64 eps`` (more than rounding) that amount is added to the error bound
+  and the result is not reported as exact.
 
 Methods, by the reduced dimension ``r``
 ---------------------------------------
@@ -28,17 +32,28 @@ Methods, by the reduced dimension ``r``
 * ``r = 3`` (exact, closed form): the cone meets the sphere in a convex spherical polygon whose
   vertices are the feasible points among ``±(a_i x a_j)/|a_i x a_j|`` (for ``m = 3``: the three
   rays of the dual basis). Two exact area formulas are evaluated and, per cone, the better
-  conditioned one is kept: (i) the vertices ordered by angle around their (interior) sum, fanned
-  into triangles from one vertex, each of solid angle (Van Oosterom–Strackee)
+  conditioned one is kept (the fan whenever its rounding error is below ``1e-13``): (i) the
+  vertices ordered by angle around an interior direction (their sum; an LP's interior point in
+  the rare cones where almost antipodal vertices cancel in that sum and leave it on the
+  boundary), fanned into triangles from one vertex, each of solid angle (Van Oosterom–Strackee)
   ``Omega = 2 atan2(|v1 . ((v2 - v1) x (v3 - v1))|, 1 + v1.v2 + v2.v3 + v3.v1)`` (the triple
   product taken of edge vectors, so it keeps relative accuracy however small the triangle): a
   sum of positive terms, so tiny polygons keep relative accuracy; its rounding error is about
   ``eps / sqrt(2 (1 + v1.v2)(1 + v2.v3)(1 + v3.v1))`` per triangle, large only for almost
   antipodal vertices; (ii) Girard / Gauss–Bonnet, ``area = 2 pi - sum over vertices of the
-  turning angle``, the turning angle at a vertex being the largest angle between the normals
-  tight there (robust to degenerate vertices and redundant planes; absolute error a few eps per
-  vertex). Measure ``area / (4 pi)``. Lunes (two normals), hemispheres and the whole space never
-  get here: they have ``r <= 2``. Cost ``O(m^3)`` (all pairs against all normals).
+  turning angle``. Vertices closer than ``1e-9`` (duplicates from several pairs of planes
+  through one point, corners cut off by nearby planes) form one cluster; a cluster turns by the
+  angle between the planes of the edges entering and leaving it, each edge's plane being the
+  normal closest to tight at both of its end clusters, or, where that is ambiguous (an edge
+  between almost antipodal clusters; polygons of fewer than three clusters), by the largest
+  angle between the normals tight at its vertices, which equals the sum of its turns to second
+  order in the cluster's size (absolute error a few eps per vertex otherwise). A polygon of a
+  single cluster is a point (or tiny) and always takes the fan. Every area is capped by the
+  lune of the two most nearly antiparallel planes, ``2 (pi - angle)``, which bounds slabs too
+  thin for either formula. Cones with empty interior need no separate test: their feasible
+  vertices form one cluster, measured 0. Measure ``area / (4 pi)``. Lunes (two normals),
+  hemispheres and the whole space never get here: they have ``r <= 2``. Cost ``O(m^3)`` (all
+  pairs against all normals).
 * ``r >= 4`` (numerical):
 
   0. Rows equal after normalisation (to 8 eps) are dropped. Rows within angle ``1e-7`` of an
@@ -100,8 +115,10 @@ Error bounds
 ------------
 ``r <= 3``: ``error_bound = 0.0`` and ``exact = True``, meaning *exact up to floating-point
 rounding* (closed forms; rounding in the inputs is amplified only by the conditioning of the
-cone, e.g. by ``1/|a_i x a_j|`` for almost parallel normals). A cone found to have empty
-interior is also reported exactly (value 0, bound 0).
+cone, e.g. by ``1/|a_i x a_j|`` for almost parallel normals), unless the rank reduction dropped
+more than rounding (see Lineality above): then the bound is that of the reduction and
+``exact = False``. A cone found to have empty interior is also reported exactly (value 0,
+bound 0).
 
 ``r >= 4``: merged near-parallel rows add their exact wedge measures; thin pieces (2b) carry a
 rigorous bracket (plus ``16 d eps`` relative for rounding). For the other pieces the
@@ -181,7 +198,9 @@ conversion never undercharges) and x2 for float64 operands (flopscope's dtype bi
 
 _EPS = float(np.finfo(np.float64).eps)
 _RANK_RTOL = 1e-12  # singular values below this times the largest count as zero
+_RESIDUAL_TOL = 64 * _EPS  # rows moved less than this by dropping them: exact rank deficiency
 _VERTEX_TOL = 64 * _EPS  # 3-D: a candidate vertex is feasible when every a . v >= -this
+_FAN_OK = 1e-13  # 3-D: the fan's area is used when its rounding error is below this (or Girard's)
 _MERGE_ANGLE = 1e-7  # r >= 4: normals closer than this are merged (error bound += angle / 2 pi)
 _RAY_TOL = 1e-10  # |a . ray| below this: the ray lies on the hyperplane (unit a, unit ray)
 _INTERIOR_TOL = 1e-11  # min_i a_i . (unit interior candidate) must exceed this
@@ -306,20 +325,36 @@ def _dedupe(a: np.ndarray) -> np.ndarray:
     return a[~dup]
 
 
-def _reduce(a: np.ndarray) -> tuple[np.ndarray, int, int]:
-    """Project unit rows onto row(A); returns (rows in R^r, r, flops). Rows stay unit length."""
+def _reduce(a: np.ndarray) -> tuple[np.ndarray, int, int, float]:
+    """Project unit rows onto row(A); returns (rows in R^r, r, flops, moved). Rows stay unit length.
+
+    Singular values below ``_RANK_RTOL`` times the largest are dropped, which turns each row
+    ``a_i`` by the angle ``theta_i = asin |e_i|`` (``e_i`` its component along the dropped
+    directions). The half-spaces before and after differ by two wedges of Gaussian measure
+    ``theta_i / pi`` together, so the cone's measure moves by at most ``moved = sum theta_i / pi``.
+    Residuals at the level of rounding (every ``|e_i| <= _RESIDUAL_TOL``) count as exact rank
+    deficiency: ``moved = 0``.
+    """
     m, n = a.shape
     if m == 0:
-        return a, 0, 0
+        return a, 0, 0, 0.0
     s = np.linalg.svd(a, compute_uv=False)
     r = int((s > _RANK_RTOL * s[0]).sum())
     flops = _svd_flops(m, n) + len(s)
     if r == n:
-        return a, n, flops
+        return a, n, flops, 0.0
     vt = np.linalg.svd(a, full_matrices=False)[2]
     b = a @ vt[:r].T
     b = b / np.sqrt(np.einsum("ij,ij->i", b, b))[:, None]
-    return b, r, 2 * flops + m * n * r + m * (3 * r + _T)
+    flops = 2 * flops + m * n * r + m * (3 * r + _T)
+    moved = 0.0
+    if r < len(s) and s[r] > _RESIDUAL_TOL:  # |e_i| <= s[r] for every i: else rounding level
+        k = vt.shape[0] - r
+        e = _norm(a @ vt[r:].T)
+        flops += m * n * k + m * (2 * k + 2 * _T)
+        if e.max() > _RESIDUAL_TOL:
+            moved = float(np.arcsin(np.minimum(e, 1.0)).sum()) / np.pi
+    return b, r, flops, moved
 
 
 # ----------------------------------------------------------------------------------------------
@@ -408,12 +443,21 @@ def _measure3_batch(a: np.ndarray) -> np.ndarray:
     pair_turn, turn = turn, np.concatenate([turn, turn], axis=1)
     # candidates are accurate to a few eps, so a vertex on a third plane evaluates to +-few eps
     # there; a looser tolerance would admit vertices just outside (an error of tol x perimeter)
-    feas = (cand @ a.transpose(0, 2, 1) >= -_VERTEX_TOL).all(axis=2)
+    dots = cand @ a.transpose(0, 2, 1)
+    feas = (dots >= -_VERTEX_TOL).all(axis=2)
     feas &= np.concatenate([valid, valid], axis=1)
     nfeas = feas.sum(axis=1)
     # order the feasible vertices by angle around their sum (an interior direction)
     cen = np.einsum("bp,bpk->bk", feas, cand)
-    ref = cand[np.arange(bsz), np.argmax(feas, axis=1)]  # one feasible vertex
+    cen /= np.where(nfeas > 0, _norm(cen), 1.0)[:, None]
+    # ... unless nearly antipodal vertices cancel in that sum, leaving it on the boundary (a
+    # polygon close to a lune): then an interior point by LP (rare, ill-conditioned cones)
+    margin = np.einsum("bk,bik->bi", cen, a).min(axis=1)
+    far = np.where(feas, np.einsum("bpk,bk->bp", cand, cen), np.inf)  # cos of distance to cen
+    spread = np.sqrt(np.maximum(2.0 - 2.0 * far.min(axis=1), 0.0))
+    for b in np.flatnonzero((nfeas >= 3) & (margin <= 1e-8 * spread)):
+        cen[b] = _interior_point(a[b], cen[b])
+    ref = cand[np.arange(bsz), np.argmin(far, axis=1)]  # the feasible vertex farthest from cen
     e2 = _cross(cen, ref)
     e1 = _cross(e2, cen)
     ang = np.where(feas, np.arctan2(np.einsum("bpk,bk->bp", cand, e2), np.einsum("bpk,bk->bp", cand, e1)), np.inf)
@@ -433,21 +477,28 @@ def _measure3_batch(a: np.ndarray) -> np.ndarray:
     area_os = omega.sum(axis=1)
     cond = np.sqrt(np.maximum(2.0 * (1.0 + d01) * (1.0 + d12) * (1.0 + d20), 1e-300))
     err_os = 16 * _EPS * np.where(tri, 1.0 / cond, 0.0).sum(axis=1)
-    # Girard: 2 pi - sum of turning angles, one per cluster of (numerically) coincident vertices:
-    # the largest angle between any two normals tight at a vertex of the cluster. Taking only the
-    # pairs of one candidate would drop the turn of a corner cut off by a plane closer than the
-    # cluster radius (its own pair infeasible, the two new vertices merged): the cluster's turns
-    # sum to the angle between its extreme normals up to second order in the cluster's size.
-    new = np.ones(v.shape[:2], dtype=bool)
-    new[:, 1:] = np.abs(v[:, 1:] - v[:, :-1]).max(axis=2) > 1e-9
+    # Girard: 2 pi - the sum of the turning angles, the polar polygon's perimeter. Vertices closer
+    # than 1e-9 form one cluster (duplicates from several pairs of normals through one point, or
+    # a corner cut off by a nearby plane). A cluster turns by the angle between the planes of
+    # the edges that enter and leave it; each edge's plane is the normal tight (smallest
+    # |a . v|) at both of its end clusters. That is ambiguous only for an edge between almost
+    # antipodal clusters (every plane through that axis is tight at both ends) and in polygons
+    # of fewer than three clusters; there the cluster turns by the largest angle between the
+    # normals tight at its vertices (its chord), equal to the sum of its turns up to second
+    # order in the cluster's size. The edge rule is the robust one otherwise: a vertex admitted
+    # by the feasibility tolerance although just outside a nearly parallel plane (near-duplicate
+    # normals) lies on its neighbour's edge planes and turns by 0, where its chord counts the
+    # angle between those planes a second time.
     live = pos[None, :] < nfeas[:, None]
+    new = np.ones(v.shape[:2], dtype=bool)
+    new[:, 1:] = (np.abs(v[:, 1:] - v[:, :-1]).max(axis=2) > 1e-9) | (live[:, 1:] != live[:, :-1])
     pair = order % ii.size
     pi, pj = ii[pair], jj[pair]
     grid = np.zeros((bsz, m, m))  # angles between the normals
     grid[:, ii, jj] = grid[:, jj, ii] = pair_turn
     bix = np.arange(bsz)[:, None]
     same = live
-    for k in range(1, v.shape[1]):  # positions s and s + k in one cluster (rarely any)
+    for k in range(1, v.shape[1]):  # chords: positions s and s + k in one cluster (rarely any)
         same = same[:, :-1] & live[:, k:] & ~new[:, k:]
         if not same.any():
             break
@@ -456,23 +507,66 @@ def _measure3_batch(a: np.ndarray) -> np.ndarray:
             np.maximum(grid[bix, a_i, b_i], grid[bix, a_i, b_j]), np.maximum(grid[bix, a_j, b_i], grid[bix, a_j, b_j])
         )
         turn[:, :-k] = np.maximum(turn[:, :-k], np.where(same, cross_turn, 0.0))
-    seg = 4.0 * np.cumsum(new, axis=1)
-    runmax = np.maximum.accumulate(np.where(live, turn, 0.0) + seg, axis=1) - seg
-    # a cluster ends where the next position starts a new one or is not a vertex at all (the
-    # infeasible candidates sorted after the vertices may coincide with the last vertex)
-    last = np.ones(v.shape[:2], dtype=bool)
-    last[:, :-1] = new[:, 1:] | ~live[:, 1:]
-    last &= live
-    area_g = 2 * np.pi - np.where(last, runmax, 0.0).sum(axis=1)
-    err_g = _EPS * (8 * np.pi + 8 * last.sum(axis=1))
-    area = np.where(err_os <= err_g, area_os, np.maximum(area_g, 0.0))
+    # clusters of all cones, flattened: first position, cone, chord, smallest residual per normal
+    flat_live = live.ravel()
+    starts = np.flatnonzero(new.ravel())
+    keep = flat_live[starts]
+    chord = np.maximum.reduceat(turn.ravel(), starts)[keep]
+    res = np.abs(np.take_along_axis(dots, order[..., None], axis=1)).reshape(-1, m)
+    res = np.minimum.reduceat(res, starts, axis=0)[keep]
+    starts = starts[keep]
+    cone = starts // v.shape[1]
+    rep = v.reshape(-1, 3)[starts]
+    nvert = np.bincount(cone, minlength=bsz)
+    idx = np.arange(starts.size)
+    first = np.r_[True, cone[1:] != cone[:-1]] if starts.size else np.zeros(0, dtype=bool)
+    lastc = np.r_[cone[1:] != cone[:-1], True] if starts.size else np.zeros(0, dtype=bool)
+    head = np.maximum.accumulate(np.where(first, idx, 0))
+    nxt = np.where(lastc, head, idx + 1)  # the next cluster of the same cone, cyclically
+    prv = np.empty_like(nxt)
+    prv[nxt] = idx
+    score = np.maximum(res, res[nxt])  # (clusters, m): how far each plane is from both ends
+    edge = np.argmin(score, axis=1)  # the plane of the edge from a cluster to the next
+    sure = (score[idx, edge] <= _VERTEX_TOL) & (_norm(rep + rep[nxt]) > 1e-6) & (nvert[cone] >= 3)
+    by_edges = grid[cone, edge[prv], edge]
+    turns = np.where(sure & sure[prv], by_edges, chord)
+    area_g = 2 * np.pi - np.bincount(cone, weights=turns, minlength=bsz)
+    err_g = _EPS * (8 * np.pi + 8 * nvert)
+    # The fan is kept whenever its rounding error is small in absolute terms, not only when it
+    # beats Girard's: a vertex admitted by the feasibility tolerance although just outside a
+    # third plane moves the fan by about that tolerance, while Girard's sum depends on the
+    # edge planes and chords above being identified right (its errors are structural, not
+    # rounding). One cluster: the polygon is a point or tiny (the fan is accurate; a single
+    # chord would stand for a closed chain of normals around the whole circle).
+    use_os = (err_os <= np.maximum(err_g, _FAN_OK)) | (nvert < 2)
+    area = np.where(use_os, area_os, np.maximum(area_g, 0.0))
+    # the cone lies in the lune of any two of its planes, of area 2 (pi - angle): this caps
+    # slabs between almost antiparallel planes, too thin for either formula's vertices
+    area = np.minimum(area, 2.0 * (np.pi - pair_turn.max(axis=1)))
     return np.where((nfeas >= 3) & ~flat, area, 0.0) / (4 * np.pi)
+
+
+def _interior_point(a: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+    """A unit vector deep inside ``{x : a x >= 0}``: ``argmax min_i a_i . x`` over the box
+    ``|x_j| <= 1`` (an LP); ``fallback`` when the cone has no interior."""
+    from scipy.optimize import linprog
+
+    m, n = a.shape
+    res = linprog(
+        np.r_[np.zeros(n), -1.0], A_ub=np.hstack([-a, np.ones((m, 1))]), b_ub=np.zeros(m),
+        bounds=[(-1.0, 1.0)] * n + [(None, 1.0)], method="highs", options=_LP_OPTIONS,
+    )
+    if res.status != 0 or not -res.fun > 0:
+        return fallback
+    x = res.x[:n]
+    return x / np.linalg.norm(x)
 
 
 def _measure3_simplicial(a: np.ndarray) -> np.ndarray:
     """``_measure3_batch`` for m = 3 (a spherical triangle), from the dual basis directly."""
-    det = np.einsum("bk,bk->b", a[:, 0], _cross(a[:, 1], a[:, 2]))
-    r = _cross_unit(a[:, [1, 2, 0]], a[:, [2, 0, 1]])[0] * np.sign(det)[:, None, None]  # r_k ∝ a_i x a_j
+    # r_k ∝ ±(a_i x a_j), the rays up to one common sign (that of det(a)), which the fan's area
+    # does not see: negating every vertex maps the triangle to its antipode, of equal area
+    r = _cross_unit(a[:, [1, 2, 0]], a[:, [2, 0, 1]])[0]
     rn = _norm(r)
     r /= np.where(rn > 0, rn, 1.0)[..., None]
     d = np.einsum("bpk,bpk->bp", r, r[:, [1, 2, 0]])  # r0.r1, r1.r2, r2.r0
@@ -480,37 +574,25 @@ def _measure3_simplicial(a: np.ndarray) -> np.ndarray:
     area_os = 2.0 * np.arctan2(vol, 1.0 + d.sum(axis=1))
     err_os = 16 * _EPS / np.sqrt(np.maximum(2.0 * (1.0 + d).prod(axis=1), 1e-300))
     b = a[:, [1, 2, 0]]
-    area_g = 2 * np.pi - (2.0 * np.arctan2(_norm(a - b), _norm(a + b))).sum(axis=1)
+    pair_turn = 2.0 * np.arctan2(_norm(a - b), _norm(a + b))
+    area_g = 2 * np.pi - pair_turn.sum(axis=1)
     area = np.where(err_os <= _EPS * (8 * np.pi + 24), area_os, np.maximum(area_g, 0.0))
+    area = np.minimum(area, 2.0 * (np.pi - pair_turn.max(axis=1)))  # inside each pair's lune
     # three independent normals always bound a cone with interior (a linear image of the
-    # octant): no threshold on det here. Rank was decided by _reduce (singular values), and
-    # nearly parallel rows make det tiny but leave a cone close to a half-space (Girard: area
-    # 2 pi - the small angles between the normals; a flipped sign of a tiny det only flips
-    # the rays, which leaves the fan's area unchanged)
-    return np.where(det != 0.0, area, 0.0) / (4 * np.pi)
+    # octant), so there is no emptiness test on det here: rank was decided by _reduce, and
+    # nearly parallel rows make det tiny (even 0.0 in floating point) while the cone is close to
+    # a half-space (Girard: 2 pi - the small angles between the normals)
+    return area / (4 * np.pi)
 
 
 def _measure3(a: np.ndarray) -> np.ndarray:
-    """Measures of a batch of rank-3 cones (unit rows in R^3).
+    """Measures of a batch of rank-3 cones (unit rows in R^3): :func:`_measure3_vertices`.
 
-    Emptiness is decided by :func:`symest.spherical.from_normals`, which tests feasibility as
-    it clips; the vertex enumeration below alone measured some empty cones with nearly parallel
-    rows as about 0.26. Non-empty cones keep the vertex method's better-conditioned area."""
-    from symest.flops import Tally
-    from symest.spherical import from_normals
-
-    vals = _measure3_vertices(a)
-    for i, rows in enumerate(a):
-        if vals[i] == 0.0:
-            continue
-        try:
-            empty = from_normals(rows, Tally()) is None
-        except ValueError:  # not pointed after reduction: lower-dimensional, measure 0
-            empty = True
-        # near-duplicate rows make that construction's vertices ill-conditioned: confirm by LP
-        if empty and is_empty(Cone(rows)):
-            vals[i] = 0.0
-    return vals
+    Cones with empty interior need no separate test: their feasible candidates all coincide
+    (one cluster of vertices), which the fan measures as 0. (An earlier Girard sum counted one
+    turn for such a cluster and measured some empty cones with nearly parallel rows as about
+    0.26; an LP emptiness test with tolerance 1e-9 then also zeroed thin non-empty cones.)"""
+    return _measure3_vertices(a)
 
 
 def _measure3_vertices(a: np.ndarray) -> np.ndarray:
@@ -526,7 +608,7 @@ def _measure3_vertices(a: np.ndarray) -> np.ndarray:
 
 def _measure3_flops(m: int) -> int:
     if m == 3:  # _measure3_simplicial
-        return 150 + 12 * _T
+        return 142 + 12 * _T
     p = m * (m - 1) // 2
     q = 2 * p
     return (
@@ -534,10 +616,12 @@ def _measure3_flops(m: int) -> int:
         + p * (14 + 3 * _T)  # angles between the pair's normals
         + 3 * q * m + 2 * q * m  # candidate values (matmul) and feasibility
         + 3 * q + 3 * q + 10 + 4 * _T  # centre, basis
+        + 4 * m + 4 * q + 8 + _T  # the centre's margin, distances to it, farthest vertex
         + 6 * q + q * _T + _sort_flops(q)  # angles, sort
         + q * (9 + 5 + 3 * 5 + 4 + _T + 2 + 8 + _T)  # fan triangles and their conditioning
         + q * 12  # duplicate detection, segment maxima
-        + 2 * q + 8
+        + 4 * q * m + q * (12 + _T)  # edge planes: residuals, their cluster minima, scores, argmin
+        + 2 * q + 8 + 2 * p  # sums; lune cap
     )
 
 
@@ -1065,12 +1149,20 @@ def _check_budget(flops: int, max_flops: float) -> None:
         raise BudgetError(f"cone measure needs {flops} FLOPs, more than max_flops={max_flops:.3g}")
 
 
-def _prepare(cone: Cone) -> tuple[np.ndarray, int, int]:
-    """Unit rows projected onto the row space: (rows (m, r), r, flops)."""
+def _prepare(cone: Cone) -> tuple[np.ndarray, int, int, float]:
+    """Unit rows projected onto the row space: (rows (m, r), r, flops, moved), ``moved`` the
+    bound of :func:`_reduce` on what dropping tiny singular values did to the measure."""
     m, n = cone.normals.shape
     a = _unit_rows(cone.normals)
-    b, r, f = _reduce(a)
-    return b, r, _clean_flops(m, n) + f
+    b, r, f, moved = _reduce(a)
+    return b, r, _clean_flops(m, n) + f, moved
+
+
+def _loosen(meas: Measure, extra: float) -> Measure:
+    """``meas`` for a cone moved by at most ``extra`` (in measure): no longer exact."""
+    if extra <= 0:
+        return meas
+    return Measure(meas.value, meas.error_bound + extra, False, meas.flops)
 
 
 def _merge_close(a: np.ndarray) -> tuple[np.ndarray, float]:
@@ -1196,19 +1288,16 @@ def _gaussian_measure(cone: Cone, *, rtol: float = 1e-6, max_flops: float | None
     budget = math.inf if max_flops is None else float(max_flops)
     if not budget > 0:
         raise BudgetError(f"max_flops must be positive, got {max_flops}")
-    a, r, spent = _prepare(cone)
-    merged = 0.0
+    a, r, spent, moved = _prepare(cone)
     if r >= 4:
         m = a.shape[0]
         a, merged = _merge_close(_dedupe(a))
         spent += m * m * (4 * r + 3 * _T + 4)
         if merged > 0:  # merging may lower the rank
-            a, r, f = _reduce(a)
+            a, r, f, again = _reduce(a)
             spent += f
-    meas = _measure_reduced(a, r, rtol, budget, spent)
-    if merged > 0:
-        meas = Measure(meas.value, meas.error_bound + merged, False, meas.flops)
-    return meas
+            moved += merged + again
+    return _loosen(_measure_reduced(a, r, rtol, budget, spent), moved)
 
 
 def _measure_reduced(a: np.ndarray, r: int, rtol: float, budget: float, spent: int) -> Measure:
@@ -1245,7 +1334,7 @@ def gaussian_measures(cones: Sequence[Cone], **kw: float | None) -> list[Measure
         raise TypeError(f"unexpected keyword arguments {sorted(kw)}")
     budget = math.inf if max_flops is None else float(max_flops)
     out: list[Measure | None] = [None] * len(cones)
-    groups: dict[tuple[int, int], list[tuple[int, np.ndarray, int]]] = {}
+    groups: dict[tuple[int, int], list[tuple[int, np.ndarray, int, float]]] = {}
     # vectorised preparation of cones sharing a shape
     by_shape: dict[tuple[int, int], list[int]] = {}
     for idx, cone in enumerate(cones):
@@ -1258,8 +1347,8 @@ def gaussian_measures(cones: Sequence[Cone], **kw: float | None) -> list[Measure
                 if n > 3:
                     out[i] = _gaussian_measure(cones[i], rtol=rtol, max_flops=max_flops)
                     continue
-                a, r, spent = _prepare(cones[i])
-                groups.setdefault((r, a.shape[0]), []).append((i, a, spent))
+                a, r, spent, moved = _prepare(cones[i])
+                groups.setdefault((r, a.shape[0]), []).append((i, a, spent, moved))
             continue
         b = stack / scale[..., None]
         b = b / np.sqrt(np.einsum("bij,bij->bi", b, b))[..., None]
@@ -1268,24 +1357,24 @@ def gaussian_measures(cones: Sequence[Cone], **kw: float | None) -> list[Measure
         base = _clean_flops(m0, n) + _svd_flops(m0, n) + s.shape[1]
         for j, i in enumerate(idxs):
             if ranks[j] == n:
-                groups.setdefault((n, m0), []).append((i, b[j], base))
+                groups.setdefault((n, m0), []).append((i, b[j], base, 0.0))
             else:
-                a, r, spent = _prepare(cones[i])
-                groups.setdefault((r, a.shape[0]), []).append((i, a, spent))
+                a, r, spent, moved = _prepare(cones[i])
+                groups.setdefault((r, a.shape[0]), []).append((i, a, spent, moved))
     for (r, m), items in groups.items():
         if r == 0:
             vals, extra = np.ones(len(items)), 0
         elif r == 1:
-            vals, extra = np.array([_measure1(a) for _, a, _ in items]), m
+            vals, extra = np.array([_measure1(a) for _, a, _, _ in items]), m
         elif r == 2:
-            vals, extra = _measure2_batch(np.stack([a for _, a, _ in items])), _measure2_flops(m)
+            vals, extra = _measure2_batch(np.stack([a for _, a, _, _ in items])), _measure2_flops(m)
         elif r == 3:
-            vals, extra = _measure3(np.stack([a for _, a, _ in items])), _measure3_flops(m)
+            vals, extra = _measure3(np.stack([a for _, a, _, _ in items])), _measure3_flops(m)
         else:  # pragma: no cover - r <= n <= 3 here
             raise AssertionError(r)
-        for (i, _, spent), v in zip(items, vals, strict=True):
+        for (i, _, spent, moved), v in zip(items, vals, strict=True):
             _check_budget(spent + extra, budget)
-            out[i] = _exact(float(v), spent + extra)
+            out[i] = _loosen(_exact(float(v), spent + extra), moved)
     return [_scaled(o) for o in out if o is not None]
 
 

@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from symest._errors import BudgetError
@@ -506,3 +506,126 @@ def test_empty_3d_cones_with_nearly_parallel_rows_measure_zero() -> None:
         cone = Cone(np.array(rows, dtype=float))
         assert is_empty(cone)
         assert gaussian_measure(cone).value == 0.0
+
+
+# ----------------------------------------------------------------------------------------------
+# near-parallel and duplicate normals (3-D closed form: vertex clusters, Girard's sum)
+# ----------------------------------------------------------------------------------------------
+
+
+def _mc_agrees(normals: np.ndarray, m: Measure) -> bool:
+    """|gamma - p_MC| <= 5 SE + error_bound, SE = sqrt(max(p(1-p), 1/N) / N), N = 200k fixed-seed samples."""
+    n = normals.shape[1]
+    p_mc = float(((mc_points(n) @ normals.T) >= 0).all(axis=1).mean())
+    se = math.sqrt(max(m.value * (1 - m.value), 1 / N_MC) / N_MC)
+    return abs(p_mc - m.value) <= 5 * se + m.error_bound
+
+
+def test_duplicate_and_nearly_parallel_normals_regression() -> None:
+    """Regression: {y <= 0, z >= 0, 1e-11 x >= y} (a duplicated row) was measured 0.375 as exact.
+    Its polygon has two almost antipodal vertices, so Girard's sum is used; the last vertex's
+    turn was dropped because the next (infeasible) candidate coincided with it. The truth is
+    0.25 - atan(1e-11) / (4 pi)."""
+    a = np.array([[0, -1.0, 0], [0, -1, 0], [0, 0, 1], [1e-11, -1, 0]])
+    truth = 0.25 - math.atan(1e-11) / (4 * math.pi)
+    rng = np.random.default_rng(30)
+    for rows in (a, a[::-1], a[[0, 2, 3]], *(a[rng.permutation(4)] for _ in range(6))):
+        m = gaussian_measure(Cone(rows))
+        assert m.exact and abs(m.value - truth) <= 1e-15, (rows, m)
+        assert gaussian_measures([Cone(rows)])[0].value == m.value
+    assert _mc_agrees(a, gaussian_measure(Cone(a)))
+    # the same polygon with its vertex (1, 0, 0) cut off by planes 1e-10 .. 1e-15 away (the two
+    # new vertices form one cluster; the cut corner's pair is infeasible): once 0.3125 / 0.375
+    for cut in (1e-10, 1e-12, 1e-13, 1e-15):
+        m = gaussian_measure(Cone(np.vstack([a, [-cut, -1, 1]])))
+        assert abs(m.value - truth) <= 1e-15 + cut, (cut, m)
+    # a polygon with only two vertex clusters that is not thin: a lune bisected through its tips
+    m = gaussian_measure(Cone(np.array([[0, -1.0, 0], [0, 0, 1], [1e-11, -1, 1]])))
+    assert abs(m.value - 0.25) <= 1e-15
+
+
+def test_three_nearly_parallel_normals_bound_almost_a_half_space() -> None:
+    """A simplicial cone of three almost equal normals is close to a half-space; a threshold on
+    det(A) once measured it 0 (det underflows to about 1e-20 or even to 0.0). Reference: the
+    arcsin closed form (orthant3) in 40-digit arithmetic from the same float rows."""
+    import mpmath as mp
+
+    mp.mp.dps = 40
+    rng = np.random.default_rng(31)
+    for delta in (1e-6, 1e-8, 1e-10):
+        for _ in range(5):
+            base = unit(rng.standard_normal(3))
+            a = base + delta * rng.standard_normal((3, 3))
+            m = gaussian_measure(Cone(a))
+            assert m.exact and 0.5 - 10 * delta <= m.value <= 0.5, (delta, m)
+            u = [mp.matrix(row.tolist()) / mp.norm(mp.matrix(row.tolist())) for row in a]
+            asins = sum(mp.asin((u[i].T * u[j])[0]) for i, j in ((0, 1), (0, 2), (1, 2)))
+            truth = float(mp.mpf(1) / 8 + asins / (4 * mp.pi))
+            assert abs(m.value - truth) <= 1e-12, (delta, m.value, truth)
+            for rows in (a[::-1], a[[1, 2, 0]]):
+                assert gaussian_measure(Cone(rows)).value == pytest.approx(m.value, abs=1e-13)
+            assert gaussian_measures([Cone(a), Cone(a[::-1])])[1].value == pytest.approx(m.value, abs=1e-13)
+
+
+def test_thin_slabs_are_not_zeroed() -> None:
+    """A wedge of angle d between almost antiparallel planes, times a half-space: d / (4 pi).
+    Thin cones like this were once zeroed by an LP emptiness test with tolerance 1e-9; below
+    the rank tolerance the projection is reported with a bound instead of as exact."""
+    for d in (1e-6, 1e-9, 1e-10, 1e-12):
+        a = np.array([[0, 0, 1.0], [0, math.sin(d), -math.cos(d)], [1, 0, 0]])
+        for rows in (a, np.vstack([a, [1, 1e-3, 0]])):
+            m = gaussian_measure(Cone(rows))
+            assert abs(m.value - d / (4 * math.pi)) <= m.error_bound + 1e-3 * d / (4 * math.pi), (d, m)
+            assert m.exact == (m.error_bound == 0.0)
+    # a row dropped by the rank tolerance moves the cone by its angle: not exact, bound covers it
+    m = gaussian_measure(Cone(np.array([[0, -1.0, 0], [-1e-13, 1, 0], [0, 0, 1]])))
+    assert not m.exact and m.value == 0.0 and math.atan(1e-13) / (4 * math.pi) <= m.error_bound <= 1e-12
+
+
+near_parallel_cases = st.tuples(
+    st.sampled_from([3, 3, 2]),  # dimension
+    st.integers(1, 4),  # independent rows
+    st.integers(1, 3),  # perturbed copies
+    st.integers(0, 2**32 - 1),
+)
+
+
+@settings(max_examples=150)
+@given(near_parallel_cases)
+def test_near_parallel_copies_agree_with_monte_carlo(case: tuple[int, int, int, int]) -> None:
+    """Random normals plus copies of some of them perturbed by 1e-11 .. 1e-6 (or exact copies,
+    or negated ones: thin slabs), in random order. The measure agrees with N = 200k fixed-seed
+    Monte Carlo samples within 5 standard errors + error_bound (as in test_agrees_with_monte_carlo),
+    does not depend on the order of the rows (to 1e-12 + the bounds) and the batch path gives
+    the single path's value."""
+    n, k, c, seed = case
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((k, n))
+    if rng.random() < 0.3:
+        a = np.round(a)  # axis-aligned and repeated directions
+        a[~a.any(axis=1), 0] = 1.0
+    copies = a[rng.integers(0, k, c)] + 10.0 ** rng.uniform(-11, -6, (c, 1)) * rng.standard_normal((c, n))
+    if rng.random() < 0.3:
+        copies[0] = a[rng.integers(k)]
+    if rng.random() < 0.3:
+        copies[-1] *= -1.0
+    rows = np.vstack([a, copies])[rng.permutation(k + c)]
+    m = gaussian_measure(Cone(rows))
+    assert 0.0 <= m.value <= 1.0 and m.exact == (m.error_bound == 0.0)
+    assert _mc_agrees(rows, m), (rows, m)
+    flipped = gaussian_measure(Cone(rows[::-1]))
+    assert abs(flipped.value - m.value) <= 1e-12 + m.error_bound + flipped.error_bound
+    assert gaussian_measures([Cone(rows)])[0].value == m.value
+
+
+def test_near_parallel_copies_in_4d() -> None:
+    """The same construction in R^4 (numerical path: merging and ray snapping add their bounds),
+    seeded: agreement with Monte Carlo within 5 standard errors + error_bound."""
+    rng = np.random.default_rng(32)
+    for _ in range(12):
+        a = rng.standard_normal((int(rng.integers(2, 6)), 4))
+        c = int(rng.integers(1, 3))
+        copies = a[rng.integers(0, len(a), c)] + 10.0 ** rng.uniform(-11, -6, (c, 1)) * rng.standard_normal((c, 4))
+        rows = np.vstack([a, copies])[rng.permutation(len(a) + c)]
+        m = gaussian_measure(Cone(rows))
+        assert _mc_agrees(rows, m), (rows, m)
