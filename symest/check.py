@@ -364,12 +364,12 @@ def check_estimate(model: Model, estimate: Any = None, samples: int = DEFAULT_SA
     from pathlib import Path
 
     from symest._errors import SymestError
-    from symest.derivation import Derivation, DerivationError, build_proof
+    from symest.derivation import Derivation, DerivationError, build_proof, split_proof_name
 
     t0 = time.perf_counter()
     strata_est: Mapping[str, float] | None = None
     est_obj: Estimate | float | None = None
-    if isinstance(estimate, (str, Path)) and Path(estimate).suffix == ".py":
+    if isinstance(estimate, (str, Path)) and Path(split_proof_name(estimate)[0]).suffix == ".py":
         estimate = build_proof(estimate, model)
     if isinstance(estimate, Derivation):
         try:

@@ -204,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(fn=cmd_train)
 
     lg = sub.add_parser("ledger", help="run a proof file: its estimate and surprise ledger")
-    lg.add_argument("proof", help="a proofs/*.py file")
+    lg.add_argument("proof", help="a proofs/*.py file, optionally FILE:FUNCTION (default function: derive)")
     lg.add_argument("--model", help="run it on this model instead of the proof's own MODEL")
     lg.add_argument("--samples", type=_positive(int), default=1 << 20, help="samples for the residual term")
     lg.add_argument("--seed", type=int, default=0)
@@ -224,7 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     ck = sub.add_parser("check", help="stratified NumPyro posterior of accuracy vs an estimate")
     _model_args(ck)
     ck.add_argument("--estimate", type=float)
-    ck.add_argument("--proof")
+    ck.add_argument("--proof", help="a proof file, optionally FILE:FUNCTION: compare its estimate")
     ck.add_argument("--samples", type=_positive(int), default=1 << 16)
     ck.add_argument("--seed", type=int, default=0)
     ck.add_argument("--json", action="store_true")

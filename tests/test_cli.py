@@ -47,3 +47,16 @@ def test_bad_input_is_one_line_exit_2(args, needle):
     assert p.stdout == ""
     lines = p.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("symest: error:") and needle in lines[0], p.stderr
+
+
+def test_ledger_runs_a_named_function_of_a_proof_file(tmp_path):
+    """`symest ledger FILE:FUNCTION` runs that function's derivation (here ARC's second M_{4,3}
+    estimator); its saved ledger audits clean; an unknown function is one error line."""
+    out = run("ledger", "proofs/m43.py:derive_symmetric", "--samples", "4096", "--json")
+    led = json.loads(out.stdout)
+    assert "symmetric" in json.dumps(led["derivation"])
+    path = tmp_path / "sym.json"
+    path.write_text(out.stdout)
+    assert run("audit", str(path), "--model", "2nd_argmax_4_3").returncode == 0
+    bad = run("ledger", "proofs/m43.py:no_such_function", ok=False)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "no_such_function" in bad.stderr

@@ -87,6 +87,7 @@ from symest.derivation._proofs import _one_line as _one_line
 from symest.derivation._proofs import build_proof as build_proof
 from symest.derivation._proofs import load_proof as load_proof
 from symest.derivation._proofs import run_proof as run_proof
+from symest.derivation._proofs import split_proof_name as split_proof_name
 from symest.derivation._proving import _prove as _prove
 from symest.derivation._proving import prove_identity as prove_identity
 from symest.derivation._proving import prove_positive as prove_positive
@@ -139,6 +140,7 @@ __all__ = [
     "register_prior",
     "relu",
     "run_proof",
+    "split_proof_name",
     "w",
     "weight_symbols",
     "weight_values",

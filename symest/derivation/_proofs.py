@@ -38,16 +38,27 @@ def load_proof(path: str | Path) -> Any:
     return mod
 
 
+def split_proof_name(text: str | Path) -> tuple[str, str]:
+    """(path, function) of ``FILE[:FUNCTION]``: a trailing ``:identifier`` names the function that
+    builds the derivation (``derive`` unless named), e.g. ``proofs/m43.py:derive_symmetric``."""
+    text = str(text)
+    if ":" in text:
+        head, tail = text.rsplit(":", 1)
+        if tail.isidentifier() and head:
+            return head, tail
+    return text, "derive"
+
+
 def _one_line(e: BaseException) -> str:
     return " ".join(str(e).split())[:300]
 
 
 def run_proof(path: str | Path, model_name: str | None = None, *, samples: int | None = 1 << 20,
               seed: int = 0, model: Model | None = None) -> tuple[Estimate, Any]:
-    """Load a proof file, build its derivation for the model (its ``MODEL`` unless
-    ``model_name``/``model`` is given) and run it: (Estimate, Ledger). Every failure is a
+    """Load a proof file (``FILE[:FUNCTION]``), build its derivation for the model (its ``MODEL``
+    unless ``model_name``/``model`` is given) and run it: (Estimate, Ledger). Every failure is a
     one-line :class:`DerivationError` (or another SymestError)."""
-    mod = load_proof(path)
+    mod = load_proof(split_proof_name(path)[0])
     if model is None:
         from symest.zoo import load
 
@@ -63,15 +74,20 @@ def run_proof(path: str | Path, model_name: str | None = None, *, samples: int |
 
 
 def build_proof(path: str | Path, model: Model, mod: Any = None) -> Derivation:
-    """The Derivation a proof file builds for ``model`` (errors as one-line SymestErrors)."""
+    """The Derivation a proof file (``FILE[:FUNCTION]``) builds for ``model`` (errors as one-line
+    SymestErrors)."""
+    path, func = split_proof_name(path)
     mod = mod or load_proof(path)
+    fn = getattr(mod, func, None)
+    if not callable(fn):
+        raise DerivationError(f"proof {Path(path).name} has no function {func}(model) -> Derivation")
     try:
-        deriv = mod.derive(model)
+        deriv = fn(model)
     except SymestError as e:
         raise type(e)(f"proof {Path(path).name} on {model.name}: {_one_line(e)}") from None
     except Exception as e:
         raise DerivationError(f"proof {Path(path).name} on {model.name} failed: {type(e).__name__}: "
                               f"{_one_line(e)}") from None
     if not isinstance(deriv, Derivation):
-        raise DerivationError(f"proof {Path(path).name}: derive() returned {type(deriv).__name__}, not a Derivation")
+        raise DerivationError(f"proof {Path(path).name}: {func}() returned {type(deriv).__name__}, not a Derivation")
     return deriv

@@ -2,7 +2,7 @@
 
 The method name names a proof file (see :func:`symest.derivation.load_proof`) and a function in it
 that builds a :class:`~symest.derivation.Derivation` for a model (``derive`` unless named), e.g.
-``proof:proofs/m43.py:derive_coarse``. The estimate is the derivation's own (its value, kind,
+``proof:proofs/m43.py:derive_symmetric``. The estimate is the derivation's own (its value, kind,
 stated uncertainty and FLOPs as the derivation bills them); no residual sampling is done
 (``samples`` is None). A derivation costs what it costs: when its FLOPs exceed ``budget`` the
 estimator raises :class:`~symest._errors.BudgetError` (the benchmark reports "unable").
@@ -38,12 +38,9 @@ def parse(name: str) -> tuple[str, str]:
     """(path text, function name) of ``proof:<path>[:<function>]``."""
     if not is_proof_method(name):
         raise MethodError(f"not a proof method: {name!r} (expected proof:<path> or proof:<path>:<function>)")
-    rest = name[len(PREFIX):]
-    path, func = rest, "derive"
-    if ":" in rest:
-        head, tail = rest.rsplit(":", 1)
-        if tail.isidentifier():
-            path, func = head, tail
+    from symest.derivation import split_proof_name
+
+    path, func = split_proof_name(name[len(PREFIX):])
     if not path:
         raise MethodError(f"method {name!r} names no proof file (expected proof:<path>[:<function>])")
     return path, func
