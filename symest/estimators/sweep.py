@@ -147,14 +147,61 @@ def _costs(d: int, k: int, n: int, above: int, dtype: str) -> tuple[int, int]:
     """flopscope FLOPs of (one sweep plus placing its node, the per-model set-up)."""
     from symest.flops import count
 
-    rng = np.random.default_rng(0)
-    w = _arrays(rng.normal(size=d), rng.normal(size=(d, d)), rng.normal(size=(k, d)), n, dtype)
+    def fill(*shape: int) -> np.ndarray:  # placeholder weights: the bill depends on shapes only
+        return np.cos(np.arange(1, math.prod(shape) + 1, dtype=np.float64)).reshape(shape)
+
+    w = _arrays(fill(d), fill(d, d), fill(k, d), n, dtype)
     if n == 2:
         one = count(lambda fnp, w_, u_: sweep_g(fnp, w_, u_, above), w, np.ones((1, 1), dtype=dtype))
     else:
         one = count(lambda fnp, w_, a: sweep_g(fnp, w_, _circle_nodes(fnp, a), above), w, np.ones(1, dtype=dtype))
-    setup = count(lambda fnp, v: -1.0 / v, rng.normal(size=d).astype(dtype))
+    setup = count(lambda fnp, v: -1.0 / v, fill(d).astype(dtype))
     return one, setup
+
+
+def check_applicable(model: Model) -> None:
+    """MethodError (one line) unless the sweep handles ``model``: a bias-free RNN on a rank task
+    with sequence length 2 or 3."""
+    from symest.regions import check_bias_free
+
+    if model.arch != "rnn" or model.task.metric != "accuracy" or model.task.above(model.seq_len) is None:
+        raise MethodError(f"the sweep method handles RNNs on rank tasks (2nd_argmax, argmax, argmedian), "
+                          f"not {model.task.name}")
+    check_bias_free(model, "sweep")
+    if model.seq_len not in (2, 3):
+        raise MethodError(f"the sweep method integrates over the direction of the first n - 1 inputs by a "
+                          f"quadrature on the circle: it supports sequence length 2 or 3, not {model.seq_len}")
+
+
+def plan(model: Model, budget: float | None = None, per_half: int = DEFAULT_PER_HALF) -> tuple[int, int]:
+    """(nodes per half circle, FLOPs) of the sweep on ``model``: for n = 3 the largest rule that
+    fits ``budget`` (at most MAX_PER_HALF per half), else ``per_half``; n = 2 always uses its two
+    exact nodes. BudgetError when not even the smallest rule fits."""
+    n, d, k = model.seq_len, model.hidden, model.W_oh.shape[0]
+    one, setup = _costs(d, k, n, int(model.task.above(n)), "float64" if n == 2 else model.dtype)
+    half = 1 if n == 2 else min(max(int(per_half), 1), MAX_PER_HALF)
+    if budget is not None and n == 3:
+        half = max(1, min(MAX_PER_HALF, int((budget - setup) // (2 * one))))
+    flops = setup + 2 * half * one
+    if budget is not None and flops > budget:
+        raise BudgetError(f"the sweep method needs at least {flops} FLOPs on {model.name} (one sweep per "
+                          f"{'input sign' if n == 2 else 'half circle'}), above the budget {budget:.3g}")
+    return half, flops
+
+
+def _run(model: Model, per_half: int) -> float:
+    """The sweep's quadrature with ``per_half`` nodes per half circle (n = 3; n = 2: its two nodes)."""
+    n = model.seq_len
+    dtype = "float64" if n == 2 else model.dtype
+    if n == 2:
+        nodes, weight = np.array([[-1.0], [1.0]]), np.array([0.5, 0.5])
+    else:
+        angles, weight = half_circle_rule(per_half)
+        nodes = _circle_nodes(np, angles)
+    w = _arrays(model.W_hi[:, 0], model.W_hh, model.W_oh, n, dtype)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        g = np.asarray(sweep_g(np, w, nodes.astype(dtype), int(model.task.above(n))), dtype=np.float64)
+    return float(min(max(np.dot(weight, g), 0.0), 1.0))
 
 
 def sweep_estimate(model: Model, *, budget: float | None = None, per_half: int = DEFAULT_PER_HALF,
@@ -164,39 +211,13 @@ def sweep_estimate(model: Model, *, budget: float | None = None, per_half: int =
     ``budget`` (FLOPs): for n = 3 the largest rule (at most MAX_PER_HALF nodes per half circle)
     that fits; BudgetError when not even one node per half circle fits. Without a budget,
     ``per_half`` nodes per half circle. ``samples``/``seed`` are ignored (deterministic)."""
-    from symest.regions import check_bias_free
-
     t0 = time.perf_counter()
-    if model.arch != "rnn" or model.task.metric != "accuracy" or model.task.above(model.seq_len) is None:
-        raise MethodError(f"the sweep method handles RNNs on rank tasks (2nd_argmax, argmax, argmedian), "
-                          f"not {model.task.name}")
-    check_bias_free(model, "sweep")
-    n, d, k = model.seq_len, model.hidden, model.W_oh.shape[0]
-    if n not in (2, 3):
-        raise MethodError(f"the sweep method integrates over the direction of the first n - 1 inputs by a "
-                          f"quadrature on the circle: it supports sequence length 2 or 3, not {n}")
-    above = int(model.task.above(n))
-    dtype = "float64" if n == 2 else model.dtype
-    w = _arrays(model.W_hi[:, 0], model.W_hh, model.W_oh, n, dtype)
-    one, setup = _costs(d, k, n, above, dtype)
-    if n == 2:
-        nodes, weight, kind = np.array([[-1.0], [1.0]]), np.array([0.5, 0.5]), "exact"
-    else:
-        per_half = min(max(int(per_half), 1), MAX_PER_HALF)
-        if budget is not None:
-            per_half = min(MAX_PER_HALF, int((budget - setup) // (2 * one)))
-        angles, weight = half_circle_rule(max(per_half, 1))
-        nodes, kind = _circle_nodes(np, angles), "approximate"
-    flops = setup + len(weight) * one
-    if budget is not None and flops > budget:
-        raise BudgetError(f"the sweep method needs at least {flops} FLOPs on {model.name} (one sweep per "
-                          f"{'input sign' if n == 2 else 'half circle'}), above the budget {budget:.3g}")
-    with np.errstate(divide="ignore", invalid="ignore"):
-        g = np.asarray(sweep_g(np, w, nodes.astype(dtype), above), dtype=np.float64)
-    value = float(min(max(np.dot(weight, g), 0.0), 1.0))
-    return Estimate(model.name, "sweep", "accuracy", value, kind, flops,
-                    error_bound=1e-12 if kind == "exact" else None, seconds=time.perf_counter() - t0,
-                    details={"nodes": len(weight), "dtype": dtype})
+    check_applicable(model)
+    half, flops = plan(model, budget, per_half)
+    exact = model.seq_len == 2
+    return Estimate(model.name, "sweep", "accuracy", _run(model, half), "exact" if exact else "approximate", flops,
+                    error_bound=1e-12 if exact else None, seconds=time.perf_counter() - t0,
+                    details={"nodes": 2 * half, "dtype": "float64" if exact else model.dtype})
 
 
 register("sweep", sweep_estimate)
