@@ -60,6 +60,28 @@ Methods, by the reduced dimension ``r``
      earlier row are merged (the later one dropped): this enlarges the cone by at most the wedge
      between the two planes, of measure exactly ``angle / (2 pi)``, which is added to the error
      bound (planes that close would make the zero tests below ambiguous).
+  0b. Slabs: when two rows are within ``_SLAB_ANGLE = 1e-4`` of antiparallel (``delta = pi -
+     angle``), the cone lies in the thin wedge between their planes, and none of the steps below
+     is used (their zero tests, ``1e-10`` and ``1e-11``, cannot separate planes ``1e-11`` apart;
+     flat pieces and cancelling O(1) terms cost relative accuracy). Instead one row is turned
+     back until the pair is exactly antiparallel (measure 0): ``a_j(psi) = -cos(psi) a_i +
+     sin(psi) f``, ``psi`` from 0 to ``delta``. The cone grows through its moving facet at rate
+     ``dist(x, E)`` (``E = {a_i, f}^perp``), so ``gamma = (1 / 2 pi) int_0^delta h(psi) d psi``,
+     ``h = sqrt(2 pi) E[g 1_K]`` over an ``(r-1)``-dimensional cone ``K`` (``g`` the coordinate
+     along the moving facet, ``g >= 0`` on ``K``), and Gaussian integration by parts turns ``h``
+     into a sum over ``K``'s facets of ``(e_g . n_F)`` times their ``(r-2)``-dimensional measures
+     (closed forms for ``r <= 5``, this module recursively beyond). ``K`` only grows with the
+     coefficients ``c_k(psi) = a_k . w(psi)``, so on each part of ``[0, delta]`` the values of
+     ``h`` at the smallest and largest ``c`` bracket it: a rigorous bound (up to the closed
+     forms' rounding, ``64 eps`` per facet measure, validated against 50-digit areas; facet rows
+     within ``1e-7`` of each other are merged first, adding ``angle / (2 pi)``), refined (up to
+     64 parts, 8 for ``r >= 6``; only 8 when more would still miss it) until it meets ``rtol``.
+     ``delta`` and ``f`` come from the input rows in exact rational arithmetic, so everything is
+     relative to the slab's width, however small; when the input rows are not at hand
+     (projected rows), normalising may have turned the pair by ``_NORMALISE_ANGLE = 32 eps``,
+     which is added (times the largest ``h / 2 pi``). The same route is taken before the rank
+     reduction when that reduction would drop more than rounding (slabs thinner than its
+     ``1e-12`` tolerance); below ``64 eps`` the reduction counts as rounding (see Lineality).
   1. Extreme rays by the double-description method (start from ``r`` independent normals,
      whose simplicial cone contains ``C``; cut by the other normals one at a time, combining
      adjacent rays; adjacency by the combinatorial test; ``|a . ray| <= 1e-10`` counts as on the
@@ -100,7 +122,12 @@ Methods, by the reduced dimension ``r``
      where ``u_k^perp`` is ``u_k`` projected off ``u_i`` and ``u_L``, and ``h_k`` is the component
      of ``u_k`` (projected off ``u_i``) along ``u_L`` (projected off ``u_i``, normalised). The rows
      ``W_i(s)`` have Gram matrix equal to the conditional covariance given ``Y_i = Y_L(s) = 0``,
-     written as a sum of two positive semi-definite parts, so nothing cancels; ``u^perp`` is
+     written as a sum of two positive semi-definite parts, so nothing cancels. A row almost
+     parallel or antiparallel to the direction it is projected off (``|cos| > 0.999``) is
+     projected as ``s - (s . u) u``, ``s = v -+ |v| u`` (the small difference formed first):
+     ``v - (v . u) u`` would turn it by ``eps / sin(angle)``, an error fixed per pair (equal at
+     every level, invisible to the level differences) in O(1) terms that cancel to a tiny
+     measure (an almost antiparallel pair once gave 3.577e-10 +- 7e-14 for 3.772e-10); ``u^perp`` is
      re-expressed isometrically in ``d - 2`` coordinates (QR), so every level works in at most
      ``d - 1`` dimensions. The substitution ``rho s = sin psi`` removes the
      ``1 / sqrt(1 - rho^2 s^2)`` weight: each integrand is a probability, in ``[0, 1]``. The
@@ -120,8 +147,14 @@ more than rounding (see Lineality above): then the bound is that of the reductio
 ``exact = False``. A cone found to have empty interior is also reported exactly (value 0,
 bound 0).
 
-``r >= 4``: merged near-parallel rows add their exact wedge measures; thin pieces (2b) carry a
-rigorous bracket (plus ``16 d eps`` relative for rounding). For the other pieces the
+``r >= 4``: merged near-parallel rows add their exact wedge measures; slabs (0b) carry a
+rigorous bracket (plus ``64 eps`` per facet measure in ``h`` and ``16 r eps`` relative for
+rounding, and the normalisation term where it applies; a second slab inside the first limits
+the relative accuracy to about ``eps`` over its width); thin pieces (2b) carry a
+rigorous bracket (plus ``16 d eps`` relative for rounding, and, when the rays were computed from
+a simplicial cone's normals, twice the relative change their rounding may cause: ``sum_k
+theta_k / height_k``, ``theta_k = 4 r eps / sigma_min`` of the other normals, large for almost
+antiparallel ones; see ``_simplex_normals``). For the other pieces the
 triangulation and Plackett's identity are exact, so the only errors are the quadrature's and
 rounding. (a) Truncating the tanh-sinh sum at ``|t| = 3.5`` drops weight
 ``<= exp(-pi sinh 3.5) < 3e-23`` of a bounded integrand: rigorous, negligible. (b) The
@@ -174,6 +207,7 @@ import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 
@@ -204,6 +238,9 @@ _FAN_OK = 1e-13  # 3-D: the fan's area is used when its rounding error is below 
 _MERGE_ANGLE = 1e-7  # r >= 4: normals closer than this are merged (error bound += angle / 2 pi)
 _RAY_TOL = 1e-10  # |a . ray| below this: the ray lies on the hyperplane (unit a, unit ray)
 _INTERIOR_TOL = 1e-11  # min_i a_i . (unit interior candidate) must exceed this
+_SLAB_ANGLE = 1e-4  # r >= 4: two normals closer than this to antiparallel: the slab route (0b)
+_SLAB_PARTS = (64, 8)  # the slab route splits its angle into at most this many parts (r <= 5, r >= 6)
+_NORMALISE_ANGLE = 32 * _EPS  # normalising (or projecting) a row turns it by less than this
 _DE_T = 3.5  # tanh-sinh nodes t in [-3.5, 3.5]
 _DE_TAIL = 3e-23  # >= exp(-pi sinh 3.5): weight dropped by the truncation
 _MAX_LEVEL = 8  # quadrature levels k: step h = 2^-(k/2 + 1); k = 1..8 have 21 to 225 nodes
@@ -736,24 +773,36 @@ def _triangulate(rays: np.ndarray, tight: np.ndarray, facets: list[int], r: int)
     return tri(frozenset(range(rays.shape[0])), r), work[0]
 
 
-def _simplex_normals(mats: np.ndarray, with_mask: bool = False) -> tuple:
+def _simplex_normals(mats: np.ndarray, with_mask: bool = False, with_sens: bool = False) -> tuple:
     """Inward unit normals of simplicial cones given by their rays (S, r, r) (rays as rows).
 
     Normal k is the null vector of the other r - 1 rays (last right-singular vector), oriented
     towards ray k. Unlike the rows of the inverse, this stays accurate for flat (sliver) pieces,
     whose condition number can be huge while each facet's own rays are well spread. Pieces
     whose rays are numerically dependent (no interior) are dropped.
+
+    ``with_sens`` (used the other way round, rays from a simplicial cone's normals): also the
+    relative change of the measure that the rounding of the results may cause, ``sum_k theta_k /
+    |n_k . m_k|`` with ``theta_k = 4 r eps / sigma_min`` the null vector's angular error (the
+    smallest singular value of the other ``r - 1`` rows) and ``|n_k . m_k|`` the height of
+    result ``n_k`` over the hyperplane of the others (moving a vertex of a thin simplex by
+    ``theta`` changes its volume by ``theta / height`` relative). Almost antiparallel normals
+    make ``sigma_min`` small; the ray-chart route (2b), which uses these rays, adds this.
     """
     nsimp, r, _ = mats.shape
     others = np.array([[j for j in range(r) if j != k] for k in range(r)])
     sub = mats[:, others]  # (S, r, r-1, r)
-    vt = np.linalg.svd(sub, full_matrices=True)[2]  # (S, r, r, r)
+    _, sv, vt = np.linalg.svd(sub, full_matrices=True)  # (S, r, r-1), (S, r, r, r)
     nrm = vt[:, :, -1, :]  # (S, r, r)
     side = np.einsum("skd,skd->sk", nrm, mats)
     nrm = nrm * np.sign(side)[..., None]
     ok = (np.abs(side) > 1e-13).all(axis=1)
     flops = nsimp * r * (_svd_flops(r, r - 1) + 4 * r)
-    return (nrm[ok], flops, ok) if with_mask else (nrm[ok], flops)
+    out = (nrm[ok], flops, ok) if with_mask else (nrm[ok], flops)
+    if with_sens:
+        theta = 4 * r * _EPS / np.maximum(sv[..., -1], 1e-300)
+        out = (*out, (theta / np.maximum(np.abs(side), 1e-300)).sum(axis=1)[ok])
+    return out
 
 
 # ----------------------------------------------------------------------------------------------
@@ -836,6 +885,25 @@ def _coords(v: np.ndarray) -> np.ndarray:
     return np.swapaxes(np.linalg.qr(np.swapaxes(v, 1, 2), mode="r"), 1, 2)
 
 
+def _project_off(v: np.ndarray, u: np.ndarray, c: np.ndarray, careful: bool) -> np.ndarray:
+    """Rows ``v`` (N, k, D) projected off the unit vectors ``u`` (N, D); ``c = v . u`` (N, k).
+
+    ``careful`` (the caller's test: some row within about 2.5 degrees of parallel or
+    antiparallel to its ``u``): evaluated as ``s - (s . u) u`` with ``s = v - sign(c) |v| u``, the same vector
+    (``s - v`` is along ``u``), but the difference ``s`` of nearly equal numbers is formed first,
+    so the small result keeps its direction to a few eps, where ``v - c u`` is off by
+    ``eps / sin(angle)`` in angle. That error is fixed per pair (the same at every quadrature
+    level, so the level differences do not see it) and lands in O(1) terms that cancel to a tiny
+    measure: an almost antiparallel pair of normals at angle ``pi - 5e-9`` once gave 3.577e-10
+    for 3.772e-10 with a bound of 7e-14. Otherwise the plain form loses at most a factor 23,
+    inside the rounding floor ``16 d eps S kappa`` (``d >= 4``).
+    """
+    if not careful:
+        return v - c[..., None] * u[:, None, :]
+    s = v - np.copysign(_norm(v), c)[..., None] * u[:, None, :]
+    return s - np.einsum("nkd,nd->nk", s, u)[..., None] * u[:, None, :]
+
+
 def _leaves(up: np.ndarray, hk: np.ndarray, tau: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """P_k and its scale for the rows W_r = [up_r, hk_r tau] (k = 2, 3), for every node at once.
 
@@ -888,12 +956,21 @@ def _orthant_rec(u: np.ndarray, level: int, acc: list[int]) -> tuple[np.ndarray,
     ui, ul = u[bi, ii], u[bi, last]  # (N, D)
     rho = np.einsum("nd,nd->n", ui, ul)
     ur = u[bi[:, None], _rest_index(d)[ii]]  # (N, d-2, D)
-    ut = ur - np.einsum("nkd,nd->nk", ur, ui)[..., None] * ui[:, None, :]
-    lt = ul - rho[:, None] * ui
+    # projections off u_i and e_L by _project_off: rows almost parallel or antiparallel to the
+    # direction projected out (an almost antiparallel pair of normals) keep a direction
+    # accurate to a few eps, where v - (v.u) u would leave a rounding error of eps / sin(angle)
+    ck = np.einsum("nkd,nd->nk", ur, ui)
+    c_max = float(np.abs(ck).max())
+    ut = _project_off(ur, ui, ck, c_max > 0.999)
+    lt = _project_off(ul[:, None, :], ui, rho[:, None], float(thp.min()) < 0.0447)[:, 0]  # |rho| > 0.999
     ln = _norm(lt)
     el = lt / np.where(ln > 0, ln, 1.0)[:, None]
     hk = np.einsum("nkd,nd->nk", ut, el)  # (N, d-2)
-    up = _coords(ut - hk[..., None] * el[:, None, :])  # (N, d-2, d-2)
+    # careful unless every |hk| is well below |ut| (|ut|^2 = 1 - ck^2, to rounding): a quick
+    # test against the smallest |ut| first, then row by row
+    careful = float(np.abs(hk).max()) > 0.999 * math.sqrt(max(1.0 - c_max * c_max - 4 * _EPS, 0.0))
+    careful = careful and bool((hk * hk > 0.998 * (1.0 - ck * ck) - 4 * _EPS).any())
+    up = _coords(_project_off(ut, el, hk, careful))  # (N, d-2, d-2)
     ps = psi1[:, None]
     sp = np.sin(ps)
     s = np.sin(ps * x) / sp  # (N, q)
@@ -1152,8 +1229,13 @@ def _check_budget(flops: int, max_flops: float) -> None:
 def _prepare(cone: Cone) -> tuple[np.ndarray, int, int, float]:
     """Unit rows projected onto the row space: (rows (m, r), r, flops, moved), ``moved`` the
     bound of :func:`_reduce` on what dropping tiny singular values did to the measure."""
-    m, n = cone.normals.shape
-    a = _unit_rows(cone.normals)
+    return _prepare_rows(cone.normals)
+
+
+def _prepare_rows(rows: np.ndarray) -> tuple[np.ndarray, int, int, float]:
+    """:func:`_prepare` for the normals ``rows`` (m, n) of a cone."""
+    m, n = rows.shape
+    a = _unit_rows(rows)
     b, r, f, moved = _reduce(a)
     return b, r, _clean_flops(m, n) + f, moved
 
@@ -1187,8 +1269,219 @@ def _merge_close(a: np.ndarray) -> tuple[np.ndarray, float]:
     return a[keep], extra
 
 
-def _measure_numeric(a: np.ndarray, r: int, rtol: float, budget: float, spent: int) -> Measure:
-    """Pointed cone {a x >= 0} in R^r, r >= 4, a (m, r) distinct unit rows of rank r."""
+def _slab_pair(a: np.ndarray) -> tuple[int, int, float, int]:
+    """The most nearly antiparallel pair of unit rows: (i, j, pi - angle(a_i, a_j), flops); the
+    angle is only evaluated (accurately, from ``|a_i + a_j|``) when the pair is within
+    ``_SLAB_ANGLE`` of antiparallel (``inf`` otherwise)."""
+    m, r = a.shape
+    g = a @ a.T
+    k = int(np.argmin(g))
+    i, j = divmod(k, m)
+    flops = m * m * (r + 1)
+    if not g[i, j] < -math.cos(2 * _SLAB_ANGLE):
+        return i, j, math.inf, flops
+    gap = 2.0 * math.atan2(float(np.linalg.norm(a[i] + a[j])), float(np.linalg.norm(a[i] - a[j])))
+    return i, j, gap, flops + 6 * r + 2 * _T
+
+
+def _facet_sums(b: np.ndarray, rtol: float, budget: float) -> tuple[np.ndarray, np.ndarray, int]:
+    """``h = sqrt(2 pi) E[X_k 1_K(X)]`` for ``G`` cones ``K = {x in R^k : b x >= 0}`` (``b`` is
+    (G, M, k); each ``K`` lies in ``{x_k >= 0}``), ``X`` standard Gaussian: (h, error bounds, flops).
+
+    Gaussian integration by parts: ``E[X_k 1_K] = sum over facets F of (e_k . n_F) gamma(F) /
+    sqrt(2 pi)``, ``n_F`` the inward unit normal and ``gamma(F)`` the Gaussian measure of ``F``
+    in its own ``(k-1)``-dimensional hyperplane. Every row is tried as a facet: the other rows,
+    projected onto its hyperplane (a Householder reflection taking ``n_F`` to the last axis),
+    bound a cone whose measure is 0 when the row is no facet. All facets of all cones are
+    measured in one batch (closed forms for ``k <= 4``).
+    """
+    g, mm, k = b.shape
+    nb = _norm(b)
+    u = b / np.where(nb > 0, nb, 1.0)[..., None]
+    # a row repeating an earlier one (to 8 eps) is no second facet: zero it (0 >= 0 always holds);
+    # otherwise both would keep the whole facet, the other row projecting to 0 on it. (Rows that
+    # are only close split the facet between them, consistently: see the projection below.)
+    same = (np.abs(u[:, :, None, :] - u[:, None, :, :]) <= 8 * _EPS).all(axis=3)
+    u = np.where((np.triu(same, 1).any(axis=1) | (nb == 0))[..., None], 0.0, u)
+    coef = u[..., -1]  # (G, M): e_k . n_F
+    gi, li = np.nonzero(coef != 0.0)
+    n_l = u[gi, li]  # (P, k)
+    others = u[gi[:, None], _rest_index(mm + 1)[li]]  # (P, M-1, k)
+    c = np.einsum("pmk,pk->pm", others, n_l)
+    # subtract the (anti)parallel part first, so rows almost parallel to n_l keep their direction
+    x = others - np.where(c < 0, -1.0, 1.0)[..., None] * n_l[:, None, :]
+    v = n_l.copy()
+    v[:, -1] += np.where(n_l[:, -1] < 0, -1.0, 1.0)  # reflection v: n_l -> -+e_k, no cancellation
+    hx = x - (2.0 * np.einsum("pmk,pk->pm", x, v) / np.einsum("pk,pk->p", v, v)[:, None])[..., None] * v[:, None, :]
+    # facet rows within _MERGE_ANGLE of an earlier one are replaced by a copy of it, as in
+    # _merge_close (the closed forms can lose digits on such pairs next to an almost
+    # antiparallel one); each merge moves the facet's measure by at most angle / (2 pi)
+    fr = hx[..., :-1]
+    fn = _norm(fr)
+    fr = fr / np.where(fn > 0, fn, 1.0)[..., None]
+    ang = 2.0 * np.arctan2(_norm(fr[:, :, None] - fr[:, None]), _norm(fr[:, :, None] + fr[:, None]))
+    alive = fn > 0
+    moved = np.zeros(gi.size)
+    for j in range(1, mm - 1):
+        close = alive[:, :j] & (ang[:, j, :j] < _MERGE_ANGLE) & alive[:, j, None]
+        hit = np.flatnonzero(close.any(axis=1))
+        if hit.size:
+            keeper = np.argmin(np.where(close[hit], ang[hit, j, :j], np.inf), axis=1)
+            moved[hit] += ang[hit, j, keeper] / (2 * np.pi)
+            fr[hit, j] = fr[hit, keeper]
+    flops = g * mm * (3 * k + _T + 2 * mm * k) + gi.size * (mm - 1) * (8 * k + mm * (6 * k + 2 * _T))
+    cones = [Cone(f) for f in fr]
+    if k - 1 <= 3:
+        meas = gaussian_measures(cones, rtol=rtol)
+        vals = np.array([m_.value for m_ in meas])
+        bnds = np.array([m_.error_bound for m_ in meas])
+        flops += sum(m_.flops for m_ in meas) // FLOPSCOPE_SCALE
+    else:
+        vals, bnds = np.zeros(len(cones)), np.zeros(len(cones))
+        for t, cone in enumerate(cones):
+            m_ = _measure_rows(cone.normals, rtol, budget - flops)
+            vals[t], bnds[t], flops = m_.value, m_.error_bound, flops + m_.flops
+    h, err = np.zeros(g), np.zeros(g)
+    np.add.at(h, gi, coef[gi, li] * vals)
+    np.add.at(err, gi, np.abs(coef[gi, li]) * (bnds + moved + 64 * _EPS))
+    return h, err, flops
+
+
+def _raw_pair(a_i: np.ndarray, a_j: np.ndarray, raw: tuple[np.ndarray, np.ndarray] | None) -> tuple | None:
+    """``(pi - angle, f)`` for the input rows ``p, q`` that the unit rows ``a_i, a_j`` were
+    normalised from (``f`` the unit part of ``q`` orthogonal to ``p``), in exact rational
+    arithmetic, so both keep full relative accuracy however thin the slab; None if unknown."""
+    if raw is None:
+        return None
+    unit, rows = raw
+    rows = rows[np.abs(rows).max(axis=1) > 0]  # the rows _unit_rows kept, in its order
+    found = [np.flatnonzero((unit == v).all(axis=1)) for v in (a_i, a_j)]
+    if found[0].size != 1 or found[1].size != 1:  # unknown, or several input rows normalise to it
+        return None
+    p, q = (np.ldexp(rows[k[0]], -math.frexp(float(np.abs(rows[k[0]]).max()))[1]) for k in found)  # exact
+    P, Q = [Fraction(float(x)) for x in p], [Fraction(float(x)) for x in q]
+    pp = sum(x * x for x in P)
+    qp = sum(x * y for x, y in zip(P, Q, strict=True))
+    t = qp / pp
+    wf = np.array([float(y - t * x) for x, y in zip(P, Q, strict=True)])  # q's part orthogonal to p
+    wn = float(np.linalg.norm(wf))
+    if wn == 0.0:
+        return 0.0, None
+    return math.atan2(wn * math.sqrt(float(pp)), -float(qp)), wf / wn
+
+
+def _measure_slab(
+    a: np.ndarray, r: int, i: int, j: int, delta: float, rtol: float, budget: float, spent: int,
+    raw: tuple[np.ndarray, np.ndarray] | None = None,
+) -> Measure:
+    """Step 0b: the cone lies in the thin wedge between the almost antiparallel planes of
+    ``a_i`` and ``a_j`` (``delta = pi - angle(a_i, a_j)``).
+
+    Rotate ``a_j`` back: ``a_j(psi) = -cos(psi) a_i + sin(psi) f`` (``f`` the unit part of ``a_j``
+    orthogonal to ``a_i``), ``a_j(0) = -a_i`` (measure 0) and ``a_j(delta) = a_j``. The cone grows
+    with ``psi`` through its moving facet, the half-hyperplane ``E + R_+ w(psi)``, ``E = {a_i, f}^perp``,
+    ``w = sin(psi) a_i + cos(psi) f``, at rate ``dist(x, E) = g`` (the ``w`` coordinate), so
+    ``gamma = (1 / 2 pi) int_0^delta h(psi) d psi``, ``h = sqrt(2 pi) E[g 1_K]`` over the
+    ``(r-1)``-dimensional cone ``K = {(y, g) : g >= 0, a_k^E . y + c_k(psi) g >= 0}``,
+    ``c_k = a_k . w(psi)`` (:func:`_facet_sums`: measures of ``(r-2)``-dimensional cones, closed
+    forms for ``r <= 5``). ``K`` only grows with each ``c_k`` (``g >= 0`` on it), so on each part
+    of ``[0, delta]`` ``h`` lies between its values at the smallest and at the largest ``c``
+    there: a rigorous bracket of the integral, whose midpoint is returned; the parts are
+    refined until its width meets ``rtol``. Everything is relative to ``delta``, so slabs far
+    too thin for the ray enumeration's zero tests keep their relative accuracy, except for
+    normalising the rows, which may turn the pair by ``_NORMALISE_ANGLE``: that angle times the
+    largest ``h / 2 pi`` is added to the bound.
+    """
+    ai = a[i]
+    exact_pair = _raw_pair(ai, a[j], raw)
+    spent += 8 * r + _T
+    if exact_pair is not None:
+        delta, f = exact_pair
+        slack = 4 * _EPS * delta  # how far delta may be from the input's angle
+        spent += 6 * r + 4 * _T
+    else:
+        s = a[j] + ai  # small: formed exactly enough, so f keeps its direction
+        fv = s - (s @ ai) * ai
+        fn = float(np.linalg.norm(fv))
+        f = fv / fn if fn > 0 else None
+        slack = _NORMALISE_ANGLE + 4 * _EPS * delta
+    if delta == 0.0 or f is None:  # exactly antiparallel rows: a hyperplane piece
+        return _exact(0.0, spent)
+    basis = np.linalg.qr(np.column_stack([ai, f]), mode="complete")[0][:, 2:]
+    rest = np.delete(a, [i, j], axis=0)
+    y = rest @ basis
+    alpha, beta = rest @ f, rest @ ai
+    amp = np.hypot(alpha, beta)
+    spent += 4 * r * r + 2 * r**3 + rest.shape[0] * (r * (r - 2) + 4 * r + _T)
+    top = np.r_[np.zeros(r - 2), 1.0]
+
+    def c_range(p0: np.ndarray, p1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Bounds of c_k(psi) = alpha cos(psi) + beta sin(psi) over [p0, p1] (p: (P, 1)): its
+        values at the ends, or its extremum where the derivative changes sign inside."""
+        c0, c1 = alpha * np.cos(p0) + beta * np.sin(p0), alpha * np.cos(p1) + beta * np.sin(p1)
+        d0, d1 = beta * np.cos(p0) - alpha * np.sin(p0), beta * np.cos(p1) - alpha * np.sin(p1)
+        pad = 8 * _EPS * amp
+        lo = np.where((d0 < 0) & (d1 > 0), -amp, np.minimum(c0, c1)) - pad
+        hi = np.where((d0 > 0) & (d1 < 0), amp, np.maximum(c0, c1)) + pad
+        return lo, hi
+
+    def k_rows(c: np.ndarray) -> np.ndarray:
+        """The rows of K (P, m - 1, r - 1) for coefficients c (P, m - 2)."""
+        b = np.concatenate([np.broadcast_to(y, (c.shape[0], *y.shape)), c[..., None]], axis=2)
+        return np.concatenate([b, np.broadcast_to(top, (c.shape[0], 1, r - 1))], axis=1)
+
+    def integrate(parts: int) -> tuple[float, float, float, int]:
+        """(value, width of the bracket, the fixed part of the bound, flops) with ``parts`` parts."""
+        edges = np.linspace(0.0, delta, parts + 1)
+        p0, p1 = edges[:-1, None], edges[1:, None].copy()
+        p1[-1] += slack  # the last part reaches past delta by its uncertainty
+        b = k_rows(np.concatenate(c_range(p0, p1)))  # K at the smallest, then the largest c
+        h, e, used = _facet_sums(b, rtol / 4, budget - spent)
+        # h only grows with c: where the evaluations say otherwise, their errors are at least that
+        e = e + np.tile(np.maximum(h[:parts] - h[parts:], 0.0), 2)
+        h_lo = np.maximum(h[:parts] - e[:parts], 0.0)
+        h_hi = np.maximum(h[parts:] + e[parts:], 0.0)
+        width = np.diff(edges)
+        value = float(width @ (h_lo + h_hi)) / (4 * np.pi)
+        # the bound: the bracket (shrinks like 1 / parts) and what more parts cannot shrink
+        # (rounding in h, the slack of delta)
+        rounding = float(width @ (e[:parts] + e[parts:])) / (4 * np.pi)
+        total = float(width @ (h_hi - h_lo)) / (4 * np.pi)
+        fixed = slack * float(h_hi[-1]) / (2 * np.pi) + 16 * r * _EPS * value
+        return value, total + fixed, min(rounding, total) + fixed, used + parts * rest.shape[0] * (4 * _T + 16)
+
+    value, bound, fixed, used = integrate(1)
+    spent += used
+    _check_budget(spent, budget)
+    if value <= bound:  # h at rounding level: K may have empty interior for every psi
+        c_max = c_range(np.zeros((1, 1)), np.full((1, 1), delta + slack))[1]
+        largest = _measure_rows(k_rows(c_max)[0], rtol, budget - spent)
+        spent += largest.flops
+        if largest.exact and largest.value == 0.0:  # K(psi) lies in it for every psi: h = 0
+            return _exact(0.0, spent)
+    target = rtol * value
+    cap = _SLAB_PARTS[0] if r <= 5 else _SLAB_PARTS[1]
+    if bound > target:  # more parts, as many as the bracket needs (what they cannot shrink aside)
+        parts = math.ceil(1.25 * (bound - fixed) / max(target - fixed, fixed, 1e-300))
+        parts = parts if parts <= cap else 8  # out of reach (a nearly empty K): a cheap improvement
+        if parts > 1 and spent + parts * used <= budget:
+            v2, b2, _, used2 = integrate(parts)
+            spent += used2
+            if b2 < bound:
+                value, bound = v2, b2
+    return Measure(value=float(min(value, 1.0)), error_bound=float(bound), exact=bool(bound == 0.0), flops=int(spent))
+
+
+def _measure_numeric(
+    a: np.ndarray, r: int, rtol: float, budget: float, spent: int, raw: tuple[np.ndarray, np.ndarray] | None = None
+) -> Measure:
+    """Pointed cone {a x >= 0} in R^r, r >= 4, a (m, r) distinct unit rows of rank r; ``raw``
+    (unit rows, the input rows, zero rows included, they were normalised from) when ``a`` holds
+    unprojected rows."""
+    i, j, delta, f = _slab_pair(a)
+    spent += f
+    if delta < _SLAB_ANGLE:
+        return _measure_slab(a, r, i, j, delta, rtol, budget, spent, raw)
     rows = rays = None
     snapped = 0.0
     if a.shape[0] == r:
@@ -1222,10 +1515,11 @@ def _measure_numeric(a: np.ndarray, r: int, rtol: float, budget: float, spent: i
             rows, f, ok = _simplex_normals(rays, with_mask=True)
             rays = rays[ok]
             spent += f
+    sens = None  # relative error of the measure from rounding in rays computed from normals
     if rays is None:  # simplicial: the rays are the dual basis of the normals
-        rays, f, ok = _simplex_normals(rows, with_mask=True)
+        rays, f, ok, sens = _simplex_normals(rows, with_mask=True, with_sens=True)
         rows = rows[ok]
-        spent += f
+        spent += f + rows.shape[0] * r * (r + 3)
     if rows.shape[0] == 0:
         return _exact(0.0, spent)
     _check_budget(spent, budget)
@@ -1244,6 +1538,8 @@ def _measure_numeric(a: np.ndarray, r: int, rtol: float, budget: float, spent: i
         for k in np.unique(order[sel]):
             part = sel[order[sel] == k]
             v, b, f = _ray_chart(rays[part], h[part], qmax[part], det[part], int(k))
+            if sens is not None:  # the chart measures the computed rays' cone
+                b = b + 2.0 * sens[part] * np.abs(v)
             val[part], bnd[part], spent = v, b, spent + f
             _check_budget(spent, budget)
 
@@ -1288,19 +1584,37 @@ def _gaussian_measure(cone: Cone, *, rtol: float = 1e-6, max_flops: float | None
     budget = math.inf if max_flops is None else float(max_flops)
     if not budget > 0:
         raise BudgetError(f"max_flops must be positive, got {max_flops}")
-    a, r, spent, moved = _prepare(cone)
+    return _measure_rows(cone.normals, rtol, budget)
+
+
+def _measure_rows(rows: np.ndarray, rtol: float, budget: float) -> Measure:
+    """:func:`_gaussian_measure` of ``{x : rows x >= 0}`` (FLOPs unscaled)."""
+    a, r, spent, moved = _prepare_rows(rows)
+    raw = None
+    if moved > 0 and rows.shape[1] >= 4:
+        # the rank tolerance dropped more than rounding: if that was an almost antiparallel pair
+        # (a slab thinner than 1e-12), the slab route measures the cone itself, unprojected
+        u = _unit_rows(rows)
+        i, j, delta, f = _slab_pair(u)
+        spent += f
+        if delta < _SLAB_ANGLE:
+            return _measure_slab(u, rows.shape[1], i, j, delta, rtol, budget, spent, (u, rows))
     if r >= 4:
         m = a.shape[0]
+        if r == rows.shape[1]:  # not projected: the unit rows are _unit_rows(rows), for _raw_pair
+            raw = (a, rows)
         a, merged = _merge_close(_dedupe(a))
         spent += m * m * (4 * r + 3 * _T + 4)
         if merged > 0:  # merging may lower the rank
             a, r, f, again = _reduce(a)
             spent += f
             moved += merged + again
-    return _loosen(_measure_reduced(a, r, rtol, budget, spent), moved)
+    return _loosen(_measure_reduced(a, r, rtol, budget, spent, raw), moved)
 
 
-def _measure_reduced(a: np.ndarray, r: int, rtol: float, budget: float, spent: int) -> Measure:
+def _measure_reduced(
+    a: np.ndarray, r: int, rtol: float, budget: float, spent: int, raw: tuple[np.ndarray, np.ndarray] | None = None
+) -> Measure:
     """Dispatch on the reduced dimension r (a: unit rows of rank r in R^r)."""
     m = a.shape[0]
     if r == 0:
@@ -1319,7 +1633,7 @@ def _measure_reduced(a: np.ndarray, r: int, rtol: float, budget: float, spent: i
         _check_budget(spent, budget)
         return _exact(float(_measure3(a[None])[0]), spent)
     _check_budget(spent, budget)
-    return _measure_numeric(a, r, rtol, budget, spent)
+    return _measure_numeric(a, r, rtol, budget, spent, raw)
 
 
 def gaussian_measures(cones: Sequence[Cone], **kw: float | None) -> list[Measure]:
