@@ -700,6 +700,42 @@ def mp_measure3(normals: np.ndarray) -> float:
         return float(area / (4 * mp.pi))
 
 
+def test_slab_cut_by_nearly_parallel_planes_in_3d() -> None:
+    """Regression and seeded property test: a slab between almost antiparallel normals
+    (a, -a + e1 r, e1 = 1e-10 .. 1e-6) cut by two planes about e2 = 1e-11 .. 1e-7 apart (b and
+    b + e2 s), sometimes with a further random normal. The spherical polygon is a thin strip whose
+    vertices form two clusters closer than 1e-9; Girard's sum with chords then counted each
+    cluster's turns as the angle of the two slab planes (the whole lune), e.g. 6.455e-10 for
+    6.423e-10 below (2.48e-10 for 2.12e-10 in the report), claimed exact.
+
+    Reference: mp_measure3 (50 digits, float rows taken as exact). Tolerance: the closed form's
+    rounding only, taken as 1e-6 relative (the module's default rtol, far above the fan's
+    eps-level relative error on these strips) or 1e-15 absolute (the order of Girard's
+    ``eps (8 pi + 8 nvert) / 4 pi``), whichever is larger; exact must be claimed (bound 0)."""
+    a = np.array([
+        [-1.488648611092959, -1.1798352407206434, -0.19722304215356257],
+        [-1.397678703123582, 0.18347030677086765, 0.6317810327197881],
+        [-0.4560423973968948, 0.5509564337756766, 0.698907962365347],
+        [0.4560423939677444, -0.5509564359276455, -0.6989079626645819],
+        [-1.4886485895644839, -1.179835190012481, -0.1972230457551113],
+    ])
+    truth = mp_measure3(a)
+    m = gaussian_measure(Cone(a))
+    assert m.exact and abs(m.value - truth) <= 1e-6 * truth, (m, truth)
+    rng = np.random.default_rng(36)
+    for case in range(120):
+        u = rng.standard_normal(3)
+        b = rng.standard_normal(3)
+        rows = [u, -u + 10 ** rng.uniform(-10, -6) * rng.standard_normal(3), b]
+        rows.append(b + 10 ** rng.uniform(-11, -7) * rng.standard_normal(3))
+        if case % 2:
+            rows.append(rng.standard_normal(3))
+        normals = np.array(rows)[rng.permutation(len(rows))]
+        truth = mp_measure3(normals)
+        m = gaussian_measure(Cone(normals))
+        assert m.exact and abs(m.value - truth) <= max(1e-6 * truth, 1e-15), (case, normals.tolist(), m, truth)
+
+
 def test_almost_antiparallel_normals_regression() -> None:
     """Regression: a flat simplicial cone in R^4 with two normals at angle pi - 4.9e-9 was
     measured 3.577e-10 +- 7e-14 (truth 3.772e-10). Projecting a row off an almost antiparallel
