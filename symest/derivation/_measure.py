@@ -131,15 +131,15 @@ def _spherical_measure(a: np.ndarray) -> Any:
 
 def _independent_triple(rows: np.ndarray, tally: Any) -> tuple[int, int, int] | None:
     """Row 0 and the first two rows that make it a basis of R^3 (greedy), or None (rank < 3)."""
-    scale = float(np.abs(rows).max()) ** 2
+    top = float(np.abs(rows).max())
     cross = np.cross(rows[0], rows[1:])
     tally.pointwise("multiply", 9 * (len(rows) - 1))
-    i = next((k for k in range(len(cross)) if np.abs(cross[k]).max() > 1e-9 * scale), None)
+    i = next((k for k in range(len(cross)) if np.abs(cross[k]).max() > 1e-9 * top**2), None)
     if i is None:
         return None
     det = rows[1:] @ cross[i]
     tally.pointwise("multiply", 5 * (len(rows) - 1))
-    j = next((k for k in range(len(det)) if abs(det[k]) > 1e-9 * scale * float(np.abs(rows).max())), None)
+    j = next((k for k in range(len(det)) if abs(det[k]) > 1e-9 * top**3), None)
     return None if j is None else (0, i + 1, j + 1)
 
 
